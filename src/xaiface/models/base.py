@@ -1,0 +1,140 @@
+"""The face-model contract: a module from RGB pixels to an embedding, with its metadata.
+
+Every recogniser is a :class:`FaceModel`: ``forward`` takes float RGB pixels in ``[0, 255]``,
+shape ``(B, 3, S, S)`` at the model's aligned-crop size, and returns raw (not normalised)
+embeddings ``(B, D)``. Colour order and normalisation happen inside ``forward`` so that
+gradients reach the pixels, and no caller ever guesses a model's preprocessing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, NumericalError
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an aligned crop becomes the network's input.
+
+    Attributes:
+        input_size: side of the square aligned crop in pixels.
+        geometry: alignment geometry name (see :mod:`xaiface.align`).
+        color_order: ``"RGB"`` or ``"BGR"``: channel order the network expects.
+        mean: per-channel mean subtracted, in the network's channel order, in 0..255 units.
+        std: per-channel divisor, in 0..255 units.
+    """
+
+    input_size: int
+    geometry: str
+    color_order: str = "RGB"
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Metadata a registered model carries.
+
+    Attributes:
+        name: registry name.
+        architecture: network family (``"dlib-resnet29"``, ``"iresnet100"``...).
+        embedding_size: ``D``.
+        preprocessing: see :class:`Preprocessing`.
+        license: licence of the weights.
+        weights_sha256: SHA-256 of the reference weight file, when known.
+        thresholds: calibrated cosine-similarity thresholds by name (``"eer"``, ``"fmr=1e-2"``,
+            ``"fmr=1e-3"``) and where they were calibrated (``"calibrated_on"``).
+        description: one line for ``xaiface models``.
+        weights_required: True when there is no default weight file (the user must pass one).
+    """
+
+    name: str
+    architecture: str
+    embedding_size: int
+    preprocessing: Preprocessing
+    license: str = "unknown"
+    weights_sha256: str | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    weights_required: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FaceModel(nn.Module):
+    """A recogniser with its :class:`ModelSpec`.
+
+    Subclasses implement :meth:`features`, taking the normalised network input. ``forward``
+    handles the colour order and normalisation.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        p = spec.preprocessing
+        if p.color_order not in ("RGB", "BGR"):
+            raise ConfigError(f"model {spec.name}: color_order must be 'RGB' or 'BGR', got {p.color_order!r}")
+        self.register_buffer("_mean", torch.tensor(p.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(p.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.preprocessing.input_size
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """RGB pixels in 0..255 ``(B, 3, S, S)`` -> the network's input."""
+        if self.spec.preprocessing.color_order == "BGR":
+            pixels = pixels.flip(1)
+        return (pixels - self._mean) / self._std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Raw embeddings ``(B, D)`` of RGB pixels ``(B, 3, S, S)`` in 0..255."""
+        s = self.input_size
+        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
+            raise ConfigError(
+                f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}"
+            )
+        return self.features(self.normalize(pixels.float()))
+
+    @torch.no_grad()
+    def embed(self, crops: np.ndarray | torch.Tensor | list, batch_size: int = 32, normalize: bool = True) -> np.ndarray:
+        """Embeddings of aligned crops (``(S, S, 3)`` uint8 each, or ``(B, S, S, 3)``).
+
+        Returns ``(B, D)`` float32, L2-normalised unless ``normalize=False``.
+        Raises :class:`~xaiface.errors.NumericalError` when the model yields NaN or inf.
+        """
+        x = crops_to_tensor(crops)
+        was_training = self.training
+        self.eval()
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            out.append(self(x[i : i + batch_size]))
+        self.train(was_training)
+        e = torch.cat(out) if out else torch.zeros(0, self.spec.embedding_size)
+        if not torch.isfinite(e).all():
+            raise NumericalError(f"model {self.spec.name} produced NaN or infinite embeddings")
+        if normalize:
+            e = torch.nn.functional.normalize(e, dim=1)
+        return e.numpy().astype(np.float32)
+
+
+def crops_to_tensor(crops: np.ndarray | torch.Tensor | list) -> torch.Tensor:
+    """``(B, S, S, 3)`` uint8 (array, tensor or list of arrays) -> float ``(B, 3, S, S)`` in 0..255."""
+    if isinstance(crops, list):
+        crops = np.stack([np.asarray(c) for c in crops]) if crops else np.zeros((0, 1, 1, 3), np.uint8)
+    if isinstance(crops, np.ndarray):
+        crops = torch.from_numpy(np.ascontiguousarray(crops))
+    if crops.ndim == 3:
+        crops = crops[None]
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise ConfigError(f"expected aligned crops of shape (B, S, S, 3), got {tuple(crops.shape)}")
+    return crops.permute(0, 3, 1, 2).float()

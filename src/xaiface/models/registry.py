@@ -1,0 +1,85 @@
+"""The model registry: ``register_model``, ``list_models``, ``get_model``, ``model_spec``.
+
+In the manner of timm's ``_registry.py``: a builder function is registered under a name with
+its :class:`~xaiface.models.base.ModelSpec`; ``get_model(name, weights=...)`` builds it and loads
+weights from the user's file (or the packaged default).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import ModelNotFoundError
+from .base import FaceModel, ModelSpec
+
+
+@dataclass(frozen=True)
+class _Entry:
+    spec: ModelSpec
+    builder: Callable[..., FaceModel]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+DEFAULT_MODEL = "dlib-resnet"
+
+
+def register_model(spec: ModelSpec) -> Callable[[Callable[..., FaceModel]], Callable[..., FaceModel]]:
+    """Decorator registering ``builder(spec, weights=None, **kwargs) -> FaceModel`` under ``spec.name``."""
+
+    def deco(builder: Callable[..., FaceModel]) -> Callable[..., FaceModel]:
+        _REGISTRY[spec.name] = _Entry(spec, builder)
+        return builder
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    # importing the implementation modules registers them
+    from . import dlib_resnet  # noqa: F401
+    try:
+        from . import iresnet  # noqa: F401
+    except ImportError:  # pragma: no cover - optional module under construction
+        pass
+    try:
+        from . import onnx_model  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style wildcard, sorted."""
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of a registered model."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name].spec
+    except KeyError:
+        raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def get_model(name: str = DEFAULT_MODEL, weights: Any = None, **kwargs: Any) -> FaceModel:
+    """Build a registered model and load its weights.
+
+    Args:
+        name: a name from :func:`list_models`.
+        weights: a path to the user's weight file, ``None`` for the packaged default (an error
+            for models without one), or ``"random"`` for a randomly initialised network (tests).
+        **kwargs: passed to the builder.
+    Returns:
+        the model in eval mode.
+    Raises:
+        ModelNotFoundError: unknown name.
+        WeightsError: missing, truncated or mismatched weight file.
+    """
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
+    entry = _REGISTRY[name]
+    model = entry.builder(entry.spec, weights=weights, **kwargs)
+    return model.eval()
