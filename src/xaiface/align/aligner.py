@@ -22,11 +22,11 @@ from ..types import AlignedFace, DetectedFace
 from .geometry import ARCFACE_TEMPLATE_112, similarity_transform, warp_image
 
 #: Mean positions of the five ArcFace-order landmarks (eye centres, nose tip, mouth corners,
-#: from dlib's 68-point model) inside dlib's 150x150 chips (padding 0.25), measured on 200 LFW
-#: faces of folds 1-2 (see ``benchmarks/estimate_dlib_template.py``). Used only for detectors
+#: from dlib's 68-point model) inside dlib's 150x150 chips (padding 0.25), measured on 199 LFW
+#: faces of folds 1-2 (std 1.5-1.8 px for the eyes, 5-7 px for nose and mouth) (see ``benchmarks/estimate_dlib_template.py``). Used only for detectors
 #: that give no dlib 5-point shape.
 DLIB150_TEMPLATE = np.array(
-    [[53.4, 58.3], [96.6, 58.3], [75.0, 83.0], [56.1, 106.0], [93.9, 106.0]], dtype=np.float64
+    [[47.2, 46.2], [99.9, 46.0], [73.5, 76.1], [49.9, 104.3], [97.2, 104.3]], dtype=np.float64
 )
 
 
@@ -51,6 +51,11 @@ def _dlib_chip_matrix(face: DetectedFace, size: int = 150, padding: float = 0.25
 
 def alignment_matrix(face: DetectedFace, geometry: str) -> tuple[np.ndarray, int]:
     """The ``(2, 3)`` photo-to-crop matrix and crop size of ``geometry`` for ``face``."""
+    if not np.all(np.isfinite(face.landmarks)):
+        raise ConfigError(
+            f"face at box {np.round(face.box, 1).tolist()} has no usable landmarks (detector {face.detector!r} "
+            "gave none); alignment needs five landmarks"
+        )
     if geometry.startswith("arcface-"):
         size = _size(geometry)
         return similarity_transform(face.landmarks, ARCFACE_TEMPLATE_112 * (size / 112.0)), size

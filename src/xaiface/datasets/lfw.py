@@ -162,8 +162,8 @@ class LFW:
         return tuple(pairs)
 
     def _parse_pair(self, lines: _Lines, fold: int, index: int, same: bool) -> LFWPair:
-        kind = "genuine pair 'name<TAB>n1<TAB>n2'" if same else "impostor pair 'name1<TAB>n1<TAB>name2<TAB>n2'"
-        fields = lines.fields(3 if same else 4, f"a {kind} (fold {fold})")
+        kind = "a genuine pair 'name<TAB>n1<TAB>n2'" if same else "an impostor pair 'name1<TAB>n1<TAB>name2<TAB>n2'"
+        fields = lines.fields(3 if same else 4, f"{kind} (fold {fold})")
         name_a, raw_a, name_b, raw_b = (fields[0], fields[1], fields[0], fields[2]) if same else fields
         num_a, num_b = lines.to_int(raw_a, kind), lines.to_int(raw_b, kind)
         if not same and name_a == name_b:
@@ -189,8 +189,13 @@ class LFW:
         for fold in range(n_folds):
             (count,) = lines.ints(1, f"the number of people in fold {fold}")
             for _ in range(count):
-                name, raw = lines.fields(2, f"a person 'name<TAB>image count' (fold {fold})")
-                people.append(LFWPerson(fold, name, lines.to_int(raw, "image count")))
+                kind = "a person 'name<TAB>image count'"
+                name, raw = lines.fields(2, f"{kind} (fold {fold})")
+                n_images = lines.to_int(raw, kind)
+                problem = _image_ref_problem(name, n_images)
+                if problem:
+                    lines.fail(problem)
+                people.append(LFWPerson(fold, name, n_images))
         lines.expect_end(f"{n_folds} folds")
         return tuple(people)
 
@@ -272,7 +277,7 @@ class _Lines:
     def to_int(self, text: str, expected: str) -> int:
         """Parse a positive integer field of the current line."""
         if not text.isdigit() or int(text) < 1:
-            self.fail(f"{expected} with positive integers, got {text!r}")
+            self.fail(f"a positive integer in {expected}, got {text!r}")
         return int(text)
 
     def expect_end(self, expected: str) -> None:

@@ -314,8 +314,8 @@ def _faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray | None, 
         keep = keep[scores[keep] >= min_score]
     no_landmarks = np.full((5, 2), np.nan)
     return [
-        DetectedFace(box=boxes[i], score=float(scores[i]),
-                     landmarks=no_landmarks.copy() if landmarks is None else landmarks[i].reshape(5, 2),
+        DetectedFace(box=boxes[i].copy(), score=float(scores[i]),
+                     landmarks=no_landmarks.copy() if landmarks is None else landmarks[i].reshape(5, 2).copy(),
                      detector=detector)
         for i in keep
     ]
@@ -522,7 +522,7 @@ def _model_kind(session: Any, path: Path, kind: str) -> str:
         raise WeightsError(f"model {path}: expected {wanted}; it has {n} outputs of shapes {shapes}")
     if found == "scrfd":
         strides, _, with_kps = _SCRFD_LAYOUTS[n]
-        widths = sorted([1, 4] + ([10] if with_kps else [])) * len(strides)
+        widths = ([1, 4, 10] if with_kps else [1, 4]) * len(strides)
     else:
         widths = list(_RETINAFACE_WIDTHS)
     fixed = sorted(o.shape[-1] for o in outputs if o.shape and isinstance(o.shape[-1], int))
@@ -536,9 +536,9 @@ def _model_kind(session: Any, path: Path, kind: str) -> str:
 def _model_input(session: Any, path: Path, kind: str, input_size: int | None) -> tuple[str, tuple[int, int]]:
     """The input's name and the canvas ``(h, w)`` to feed it."""
     inputs = session.get_inputs()
-    shape = inputs[0].shape if len(inputs) == 1 else None
-    if shape is None or len(shape) != 4 or shape[1] not in (3, None) and isinstance(shape[1], int) \
-            or inputs[0].type != "tensor(float)":
+    shape = list(inputs[0].shape) if len(inputs) == 1 else []
+    if (len(shape) != 4 or inputs[0].type != "tensor(float)"
+            or (isinstance(shape[1], int) and shape[1] != 3)):
         described = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
         raise WeightsError(f"model {path}: expected one float image input of shape (1, 3, H, W); it has {described}")
     if input_size is not None and int(input_size) < 1:
@@ -559,11 +559,11 @@ def _model_input(session: Any, path: Path, kind: str, input_size: int | None) ->
     return inputs[0].name, (size, size)
 
 
-def _factory(kind: str, model_path: str | os.PathLike | None, weights: str | os.PathLike | None,
+def _factory(name: str, kind: str, model_path: str | os.PathLike | None, weights: str | os.PathLike | None,
              kwargs: dict[str, Any]) -> RetinaFaceOnnxDetector:
-    path = model_path if model_path is not None else weights
+    path = model_path if model_path is not None else weights  # ``weights=`` as for get_model
     if path is None:
-        raise ConfigError(f"detector {kind}-onnx needs model_path=<your ONNX file>; no weights are bundled")
+        raise ConfigError(f"detector {name} needs model_path=<your ONNX file>; no weights are bundled")
     return RetinaFaceOnnxDetector(path, kind=kind, **kwargs)
 
 
@@ -571,7 +571,7 @@ def _factory(kind: str, model_path: str | os.PathLike | None, weights: str | os.
                    "kind inferred from its outputs")
 def _retinaface_onnx(model_path: str | os.PathLike | None = None, weights: str | os.PathLike | None = None,
                      kind: str = "auto", **kwargs: Any) -> RetinaFaceOnnxDetector:
-    return _factory(kind, model_path, weights, kwargs)
+    return _factory("retinaface-onnx", kind, model_path, weights, kwargs)
 
 
 @register_detector("scrfd-onnx", "insightface SCRFD (det_500m, det_2.5g, det_10g) from your ONNX file")
@@ -579,4 +579,4 @@ def _scrfd_onnx(model_path: str | os.PathLike | None = None, weights: str | os.P
                 **kwargs: Any) -> RetinaFaceOnnxDetector:
     if kwargs.pop("kind", "scrfd") != "scrfd":
         raise ConfigError("detector scrfd-onnx decodes SCRFD models only; use retinaface-onnx for other kinds")
-    return _factory("scrfd", model_path, weights, kwargs)
+    return _factory("scrfd-onnx", "scrfd", model_path, weights, kwargs)

@@ -101,6 +101,8 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
         boxes = np.stack([f.box for f in chosen[select].values()])
         fallback_box = np.median(boxes, axis=0)
         det = get_detector(detector, **det_kwargs)
+        if not hasattr(det, "face_in_box"):  # landmarks inside the box come from dlib's predictors
+            det = get_detector("dlib-hog")
         for p in no_face:
             fb = det.face_in_box(load_image(p), fallback_box)  # type: ignore[attr-defined]
             for strategy in chosen:

@@ -27,6 +27,8 @@ __all__ = ["plot_det", "plot_roc", "plot_score_histograms"]
 #: One set of scores, or several by curve label: ``{label: (scores (N,), labels (N,))}``.
 ScoresOrCurves = Union[ArrayLike, Mapping[str, tuple[ArrayLike, ArrayLike]]]
 
+_DET_TICKS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999)
+
 
 def _curves(
     scores: ScoresOrCurves, labels: ArrayLike | None, label: str | None
@@ -107,20 +109,24 @@ def plot_det(
     path: str | os.PathLike[str],
     label: str | None = None,
     *,
+    min_rate: float = 1e-4,
     title: str | None = None,
     dpi: int = 120,
 ) -> Path:
-    """DET curve(s): FNMR against FMR on normal-deviate axes.
+    """DET curve(s): FNMR against FMR on normal-deviate (probit) axes.
 
     Points from :func:`sklearn.metrics.det_curve`, drawn by
-    :class:`sklearn.metrics.DetCurveDisplay` (probit axes from 0.1% to 99.9%).
+    :class:`sklearn.metrics.DetCurveDisplay`; its axes stop at 0.1%, too early for face
+    models, so both are widened to ``min_rate`` .. 99.9% with ticks labelled in percent.
 
     Args:
         scores, labels, path, label, title, dpi: as in :func:`plot_roc`.
+        min_rate: the lowest FMR and FNMR shown.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    from scipy.stats import norm
     from sklearn.metrics import DetCurveDisplay
 
     curves = _curves(scores, labels, label)
@@ -128,6 +134,11 @@ def plot_det(
     for name, (s, y) in curves.items():
         fpr, fnr, _ = det_curve(y, s)
         DetCurveDisplay(fpr=fpr, fnr=fnr).plot(ax=ax, name=name)
+    ticks = [t for t in _DET_TICKS if t >= min_rate]
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_ticks(norm.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
+    limits = norm.ppf([min_rate, _DET_TICKS[-1]])
+    ax.set(xlim=limits, ylim=limits)
     ax.set(xlabel="FMR (false match rate)", ylabel="FNMR (false non-match rate)", title=title)
     ax.grid(True, alpha=0.3)
     return _save(fig, path, dpi)
