@@ -251,7 +251,9 @@ def test_fmr_key():
         ([], [], "no genuine"),
     ],
 )
-@pytest.mark.parametrize("fn", [eer, calibrate, lambda s, y: fmr_fnmr(s, y, 0.5), lambda s, y: tar_at_far(s, y, 0.1)])
+@pytest.mark.parametrize(
+    "fn", [eer, calibrate, lambda s, y: fmr_fnmr(s, y, 0.5), lambda s, y: tar_at_far(s, y, 0.1)]
+)
 def test_bad_input(fn, scores, labels, message):
     with pytest.raises(ConfigError, match=message):
         fn(scores, labels)

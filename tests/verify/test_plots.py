@@ -39,6 +39,13 @@ def test_several_curves_write_png(tmp_path, plot):
     _assert_png(plot(curves, None, tmp_path / "compare.png"))
 
 
+@pytest.mark.parametrize("plot", [plot_roc, plot_det, plot_score_histograms])
+def test_curves_with_path_second(tmp_path, plot):
+    out = plot({"a": _pairs(6, 0.5)}, tmp_path / "short.png")
+    assert out == tmp_path / "short.png"
+    _assert_png(out)
+
+
 def test_histograms_with_given_thresholds(tmp_path):
     s, y = _pairs(3, 0.5)
     out = plot_score_histograms(s, y, str(tmp_path / "h.png"), thresholds={"eer": 0.25, "fmr=1e-3": 0.6})
@@ -60,9 +67,10 @@ def test_histogram_panel_per_curve_is_taller(tmp_path):
         ({"a": ([0.1, 0.9],)}, None, "pair"),
         ([0.1, 0.9], None, "labels are missing"),
         ([0.1, float("nan")], [0, 1], "NaN"),
+        ({"a": ([0.1, 0.9], [0, 1])}, None, "no output path"),
     ],
 )
 def test_bad_input(tmp_path, scores, labels, message):
     with pytest.raises(ConfigError, match=message):
-        plot_roc(scores, labels, tmp_path / "x.png")
+        plot_roc(scores, labels, None if message == "no output path" else tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()

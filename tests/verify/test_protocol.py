@@ -21,7 +21,8 @@ def _lfw_like(seed: int, per_fold: int = 40, k: int = 10, decimals: int | None =
 def _oracle_threshold(scores: list[float], labels: list[int]) -> float:
     """Plain Python: try every candidate, keep the first (lowest) with the most correct."""
     u = sorted(set(scores))
-    candidates = [u[0]] + [lo + (hi - lo) / 2 for lo, hi in zip(u, u[1:])] + [float(np.nextafter(u[-1], np.inf))]
+    midpoints = [lo + (hi - lo) / 2 for lo, hi in zip(u, u[1:])]
+    candidates = [u[0], *midpoints, float(np.nextafter(u[-1], np.inf))]
     best_t, best_correct = None, -1
     for t in candidates:
         correct = sum((sc >= t) == bool(lab) for sc, lab in zip(scores, labels))

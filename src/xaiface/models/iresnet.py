@@ -15,7 +15,8 @@ names of the checkpoint families that publish IResNets:
 * ``"magface"``: MagFace ``magface_epoch_*.pth`` (``{"state_dict": ...}`` with
   ``features.module.`` or ``module.features.`` keys and the MagLinear head ``fc.weight``, which is
   dropped); MagFace's IResNet uses BatchNorm ``eps=2e-5`` where arcface_torch uses ``1e-5``, and
-  the model is built with MagFace's value;
+  the model is built with MagFace's value (also for a MagFace backbone re-saved with plain keys,
+  which only an explicit ``checkpoint_format="magface"`` can tell apart);
 * ``"tface"`` (alias ``"curricularface"``): the TFace / face.evoLVe ``IR_*`` layout of
   CurricularFace (``input_layer.*``, ``body.N.res_layer.*``, ``body.N.shortcut_layer.*``,
   ``output_layer.*``). It maps exactly onto an IResNet variant: TFace's first block of stage 1
@@ -299,12 +300,13 @@ def _strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str,
 
 
 def _from_magface(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # the backbone lives under one of the prefixes; everything else (MagLinear head) is dropped
-    for prefix in _MAGFACE_PREFIXES:
+    # the backbone lives under one of the prefixes (or none, when re-saved on its own);
+    # everything else (the MagLinear head) is dropped
+    for prefix in _MAGFACE_PREFIXES + ("",):
         sd = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if "conv1.weight" in sd:
             return sd
-    return dict(state_dict)
+    return dict(state_dict)  # reported as mismatched keys by the caller
 
 
 _TFACE_RES_LAYER = {

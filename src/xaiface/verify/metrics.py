@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,8 @@ class _Roc:
 
 
 def fmr_key(fmr: float) -> str:
-    """The name of the threshold at a FMR, as in model cards: ``1e-3 -> "fmr=1e-3"``, ``0 -> "fmr=0"``."""
+    """The name of the threshold at a FMR, as in model cards: ``1e-3 -> "fmr=1e-3"``,
+    ``0 -> "fmr=0"``."""
     if float(fmr) == 0.0:
         return "fmr=0"
     return "fmr=" + np.format_float_scientific(float(fmr), trim="-", exp_digits=1)
@@ -318,7 +320,7 @@ class Calibration:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
         """Inverse of :meth:`to_dict`. Raises ConfigError when a key is missing."""
-        missing = [k for k in ("eer", "eer_threshold", "thresholds", "n_genuine", "n_impostor") if k not in d]
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d]
         if missing:
             raise ConfigError(f"calibration dict lacks {missing}; it has {sorted(d)}")
         return cls(

@@ -1,7 +1,8 @@
 """Pictures of verification scores: ROC, DET and score histograms, saved as PNG.
 
 Every function takes either one set of pairs (``scores, labels``) or several to compare, as a
-dict ``{curve label: (scores, labels)}`` with ``labels=None``. Figures are drawn with
+dict ``{curve label: (scores, labels)}`` with ``labels=None`` (``plot_roc(curves, None, path)``,
+or shorter ``plot_roc(curves, path)``). Figures are drawn with
 matplotlib's Agg canvas directly (no pyplot state, no display needed); matplotlib is imported
 only when a function is called.
 """
@@ -26,28 +27,40 @@ __all__ = ["plot_det", "plot_roc", "plot_score_histograms"]
 
 #: One set of scores, or several by curve label: ``{label: (scores (N,), labels (N,))}``.
 ScoresOrCurves = Union[ArrayLike, Mapping[str, tuple[ArrayLike, ArrayLike]]]
+PathLike = Union[str, "os.PathLike[str]"]
 
 _DET_TICKS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999)
 
 
 def _curves(
-    scores: ScoresOrCurves, labels: ArrayLike | None, label: str | None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Validated ``{label: (scores, labels)}`` from either calling form."""
+    scores: ScoresOrCurves,
+    labels: ArrayLike | PathLike | None,
+    path: PathLike | None,
+    label: str | None,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Path]:
+    """Validated ``{label: (scores, labels)}`` and the output path, from either calling form:
+    ``(scores, labels, path)`` or ``(curves, None, path)``, also ``(curves, path)``."""
     if isinstance(scores, Mapping):
+        if path is None and isinstance(labels, (str, os.PathLike)):
+            path, labels = labels, None
         if labels is not None:
-            raise ConfigError("with a dict of curves, labels go inside it: {name: (scores, labels)}; pass labels=None")
+            raise ConfigError(
+                "with a dict of curves, labels go inside it: {name: (scores, labels)}; pass labels=None"
+            )
         if not scores:
             raise ConfigError("no curve to plot: the dict of curves is empty")
-        out = {}
+        curves = {}
         for name, pair in scores.items():
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise ConfigError(f"curve {name!r} must be a (scores, labels) pair, got {type(pair).__name__}")
-            out[str(name)] = _check_scores_labels(*pair)
-        return out
-    if labels is None:
+                raise ConfigError(f"curve {name!r} must be a (scores, labels) pair, got {pair!r:.60}")
+            curves[str(name)] = _check_scores_labels(*pair)
+    elif labels is None:
         raise ConfigError("labels are missing: give (scores, labels) or a dict {name: (scores, labels)}")
-    return {label or "scores": _check_scores_labels(scores, labels)}
+    else:
+        curves = {label or "scores": _check_scores_labels(scores, labels)}
+    if path is None:
+        raise ConfigError("no output path given for the PNG")
+    return curves, Path(path)
 
 
 def _figure(nrows: int = 1, size: tuple[float, float] = (6.0, 5.0)) -> tuple[Figure, Any]:
@@ -59,8 +72,7 @@ def _figure(nrows: int = 1, size: tuple[float, float] = (6.0, 5.0)) -> tuple[Fig
     return fig, fig.subplots(nrows, 1, squeeze=False)[:, 0]
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
-    out = Path(path)
+def _save(fig: Figure, out: Path, dpi: int) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=dpi)
     return out
@@ -68,8 +80,8 @@ def _save(fig: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
 
 def plot_roc(
     scores: ScoresOrCurves,
-    labels: ArrayLike | None,
-    path: str | os.PathLike[str],
+    labels: ArrayLike | PathLike | None = None,
+    path: PathLike | None = None,
     label: str | None = None,
     *,
     min_fmr: float = 1e-4,
@@ -80,8 +92,9 @@ def plot_roc(
 
     Args:
         scores: ``(N,)`` similarities, or ``{curve label: (scores, labels)}``.
-        labels: ``(N,)`` 1 = genuine, 0 = impostor; ``None`` with a dict.
-        path: where to write the PNG (parent folders are created).
+        labels: ``(N,)`` 1 = genuine, 0 = impostor; ``None`` with a dict (or the path:
+            ``plot_roc(curves, "roc.png")``).
+        path: where to write the PNG (parent folders are created); required.
         label: the legend entry for a single curve. The legend also shows each curve's EER.
         min_fmr: left end of the FMR axis.
         title: optional figure title. dpi: PNG resolution.
@@ -89,7 +102,7 @@ def plot_roc(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    curves = _curves(scores, labels, label)
+    curves, path = _curves(scores, labels, path, label)
     fig, (ax,) = _figure()
     for name, (s, y) in curves.items():
         fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
@@ -105,8 +118,8 @@ def plot_roc(
 
 def plot_det(
     scores: ScoresOrCurves,
-    labels: ArrayLike | None,
-    path: str | os.PathLike[str],
+    labels: ArrayLike | PathLike | None = None,
+    path: PathLike | None = None,
     label: str | None = None,
     *,
     min_rate: float = 1e-4,
@@ -129,7 +142,7 @@ def plot_det(
     from scipy.stats import norm
     from sklearn.metrics import DetCurveDisplay
 
-    curves = _curves(scores, labels, label)
+    curves, path = _curves(scores, labels, path, label)
     fig, (ax,) = _figure()
     for name, (s, y) in curves.items():
         fpr, fnr, _ = det_curve(y, s)
@@ -146,8 +159,8 @@ def plot_det(
 
 def plot_score_histograms(
     scores: ScoresOrCurves,
-    labels: ArrayLike | None,
-    path: str | os.PathLike[str],
+    labels: ArrayLike | PathLike | None = None,
+    path: PathLike | None = None,
     label: str | None = None,
     *,
     thresholds: Mapping[str, float] | None = None,
@@ -167,7 +180,7 @@ def plot_score_histograms(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    curves = _curves(scores, labels, label)
+    curves, path = _curves(scores, labels, path, label)
     fig, axes = _figure(nrows=len(curves), size=(7.0, 3.5))
     for ax, (name, (s, y)) in zip(axes, curves.items()):
         edges = np.linspace(s.min(), s.max(), bins + 1) if s.max() > s.min() else bins
