@@ -59,19 +59,17 @@ def sampling_grid(matrix: np.ndarray | torch.Tensor, out_size: tuple[int, int], 
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The ``grid_sample`` grid ``(1, Ho, Wo, 2)`` that warps an image of ``in_size=(H, W)``
     into ``out_size=(Ho, Wo)`` under ``matrix`` (photo -> crop), for ``align_corners=False``."""
-    inv = torch.as_tensor(invert_affine(np.asarray(matrix)) if not torch.is_tensor(matrix) else _inv_t(matrix), dtype=torch.float64)
+    m = matrix.detach().cpu().numpy() if torch.is_tensor(matrix) else np.asarray(matrix)
+    inv = invert_affine(m)
     ho, wo = out_size
     h, w = in_size
-    ys, xs = torch.meshgrid(torch.arange(ho, dtype=torch.float64), torch.arange(wo, dtype=torch.float64), indexing="ij")
-    pts = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (Ho, Wo, 3)
-    src = pts @ inv.T  # (Ho, Wo, 2) photo pixel coordinates
-    gx = (2 * src[..., 0] + 1) / w - 1
-    gy = (2 * src[..., 1] + 1) / h - 1
-    return torch.stack([gx, gy], dim=-1)[None].to(dtype)
-
-
-def _inv_t(m: torch.Tensor) -> np.ndarray:
-    return invert_affine(m.detach().cpu().numpy())
+    xs = np.arange(wo, dtype=np.float64)
+    ys = np.arange(ho, dtype=np.float64)
+    # photo coordinates of each crop pixel centre, then grid_sample's [-1, 1] units
+    sx = inv[0, 0] * xs[None, :] + inv[0, 1] * ys[:, None] + inv[0, 2]
+    sy = inv[1, 0] * xs[None, :] + inv[1, 1] * ys[:, None] + inv[1, 2]
+    grid = np.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], axis=-1)
+    return torch.from_numpy(grid[None]).to(dtype)
 
 
 def warp_tensor(photo: torch.Tensor, matrix: np.ndarray, size: int | tuple[int, int], mode: str = "bilinear") -> torch.Tensor:

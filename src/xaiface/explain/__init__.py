@@ -1,0 +1,7 @@
+"""Explanation maps for a face pair, under one contract (see :mod:`.base`)."""
+from __future__ import annotations
+
+from .base import (  # noqa: F401
+    Explainer, ExplainerInfo, FacePair, GradientExplainer, PairExplanation, PerturbationExplainer, Verifier,
+    as_pair, explainer_info, gaussian_blur2d, get_explainer, list_explainers, register_explainer,
+)
