@@ -126,6 +126,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
                        detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
                        cache=args.cache if args.cache else False, workers=args.workers,
                        folds=[int(f) - 1 for f in args.folds.split(",")] if args.folds else None,
+                       pairs_per_fold=args.pairs_per_fold,
                        write_thresholds=args.write_thresholds, progress=not args.quiet)
     print(rep["summary"])
     print(f"images without a detected face: {rep['images_without_detected_face']} (fallback: median box)")
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
     e.add_argument("--workers", type=int, default=None, help="detection processes (default: 2)")
     e.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default: all)")
+    e.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
     e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval_lfw, cache=True)
