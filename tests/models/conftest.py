@@ -23,8 +23,8 @@ def _perturb(net: nn.Module, seed: int = 0) -> nn.Module:
                 n = m.num_features
                 m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
                 m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                if m.affine:
-                    m.weight.copy_(0.5 + torch.rand(n, generator=g))
+                if m.affine:  # scaled, not replaced: keeps a random net's activations O(1)
+                    m.weight.mul_(0.5 + torch.rand(n, generator=g))
                     m.bias.copy_(0.1 * torch.randn(n, generator=g))
             elif isinstance(m, nn.PReLU):
                 m.weight.copy_(0.5 * torch.rand(m.weight.shape, generator=g))

@@ -30,7 +30,6 @@ names of the checkpoint families that publish IResNets:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..io.hashing import file_sha256
 from ..errors import ConfigError, WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
 from .registry import register_model
@@ -235,18 +235,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean "unreadable"
-        msg = str(e)
-        if "weights_only" in msg.lower() or "Weights only load failed" in msg:
-            raise WeightsError(
-                f"{path}: refused to load: the checkpoint pickles Python objects other than tensors "
-                "and plain containers, and xaiface never unpickles arbitrary code (torch.load "
-                "weights_only=True). Re-save it with torch.save(model.state_dict(), path)."
-            ) from None
-        first_line = msg.strip().splitlines()[0] if msg.strip() else ""
-        raise WeightsError(
-            f"{path}: cannot read it as a PyTorch checkpoint (truncated or not a torch.save file): "
-            f"{type(e).__name__}: {first_line}"
-        ) from None
+        raise _load_error(path, e) from None
     state = _unwrap_state_dict(obj)
     if state is None:
         found = f"a dict with keys {sorted(map(str, obj))[:8]}" if isinstance(obj, Mapping) else type(obj).__name__
@@ -255,6 +244,23 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{', '.join(repr(k) for k in _WRAPPER_KEYS)}); found {found}"
         )
     return state
+
+
+def _load_error(path: Path, e: Exception) -> WeightsError:
+    msg = str(e)
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
+    if refused and not refused[1].startswith("torch."):  # torch.* globals there mean a cut-off file
+        return WeightsError(
+            f"{path}: refused to load: the pickle references the Python object {refused[1]}, not only "
+            "tensors and plain containers, and xaiface never unpickles arbitrary objects (torch.load "
+            "weights_only=True). If the file is trusted, re-save it with torch.save(model.state_dict(), path)."
+        )
+    detail = re.search(r"WeightsUnpickler error: \s*(.+)", msg)
+    first = detail[1] if detail else (msg.strip().splitlines() or [""])[0]
+    return WeightsError(
+        f"{path}: cannot read it as a PyTorch checkpoint (truncated, corrupt or not a torch.save file): "
+        f"{type(e).__name__}: {first.strip()}"
+    )
 
 
 def _unwrap_state_dict(obj: Any, depth: int = 0) -> dict[str, torch.Tensor] | None:
@@ -377,11 +383,19 @@ def convert_state_dict(
 
 
 def _guess_architecture(keys: set[str]) -> str | None:
+    """The registered architecture whose block counts the keys show (arcface_torch or TFace names)."""
     depth = [0, 0, 0, 0]
+    tface_blocks: set[str] = set()
     for k in keys:
         m = re.match(r"layer([1-4])\.(\d+)\.", k)
         if m:
             depth[int(m[1]) - 1] = max(depth[int(m[1]) - 1], int(m[2]) + 1)
+        m = re.match(r"body\.(\d+)\.", k)
+        if m:
+            tface_blocks.add(m[1])
+    if tface_blocks:  # a TFace checkpoint of another depth: blocks mapped into stages + unmapped body.N
+        total = sum(depth) + len(tface_blocks)
+        return next((name for name, layers in ARCHITECTURES.items() if sum(layers) == total), None)
     return next((name for name, layers in ARCHITECTURES.items() if tuple(depth) == layers), None)
 
 
@@ -440,8 +454,7 @@ def load_iresnet(
     else:
         path = Path(weights)
         raw, source = load_state_dict_file(path), str(path)
-        with open(path, "rb") as f:
-            sha = hashlib.file_digest(f, "sha256").hexdigest()
+        sha = file_sha256(path)
     layers = ARCHITECTURES[arch]
     sd, variant, fmt = convert_state_dict(raw, layers, checkpoint_format)
     net = IResNet(layers, num_features=spec.embedding_size, variant=variant)
