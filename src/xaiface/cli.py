@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import XaifaceError
+from .errors import ConfigError, XaifaceError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -66,6 +66,70 @@ def cmd_verify(args: argparse.Namespace) -> int:
     pipe = _pipeline(args)
     verdict = pipe.verify(args.image_a, args.image_b)
     print(json.dumps(verdict.to_dict(), indent=2))
+    return 0
+
+
+def cmd_explainers(args: argparse.Namespace) -> int:
+    from .explain import explainer_info, list_explainers
+
+    rows = []
+    for name in list_explainers(args.pattern):
+        i = explainer_info(name)
+        rows.append({"name": name, "family": i.family, "needs_gradients": i.needs_gradients,
+                     "reference": i.reference, "description": i.description})
+    if args.json:
+        print(json.dumps({"explainers": rows}, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<12} {r['family']:<13} {r['description']}")
+        print(f"{'':<12} {'':<13} {r['reference']}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import PerturbationExplainer, Verifier, explainer_info, get_explainer
+    from .explain.report import save_explanations, write_report
+    from .explain.visualize import pair_figure
+    from .io import load_image
+
+    methods = args.methods or ["xssab"]
+    infos = [explainer_info(m) for m in methods]  # an unknown name fails here, before any work
+    if args.flip:
+        raise ConfigError("explain: --flip is not supported; explanations use plain (un-flipped) embeddings "
+                          "and the model's plain thresholds")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    pipe = _pipeline(args, flip=False)
+    face_a, face_b = pipe.align(args.image_a), pipe.align(args.image_b)
+    verifier = Verifier(pipe.model, threshold=pipe.threshold)
+    verifier.threshold_name = pipe.threshold_name  # the same plain calibration, by name
+    images = (0, 1) if args.images == "both" else (0,)
+    explanations = []
+    for name, info in zip(methods, infos):
+        params: dict[str, Any] = {}
+        if args.batch_size is not None and issubclass(info.cls, PerturbationExplainer):
+            params["batch_size"] = args.batch_size
+        explanations.append(get_explainer(name, verifier, **params).explain((face_a, face_b), images=images))
+
+    out = Path(args.out)
+    js = save_explanations(explanations, out)
+    photos = (load_image(args.image_a), load_image(args.image_b)) if args.on_photo else None
+    figure = pair_figure(explanations, out / "figure.png", photos=photos, on_photo=args.on_photo)
+    report = write_report(explanations, out / "report.html", photos=photos, on_photo=args.on_photo)
+    records = json.loads(js.read_text())["explanations"]
+    first = explanations[0]
+    summary = {
+        "images": [face_a.source, face_b.source],
+        "model": first.model, "score": round(float(first.score), 6), "threshold": round(float(first.threshold), 6),
+        "threshold_name": pipe.threshold_name, "decision": "match" if first.match else "no match",
+        "methods": [
+            {"method": e.method, "n_forward": e.n_forward, "n_backward": e.n_backward, "seconds": round(e.seconds, 4),
+             "files": {k: [None if f is None else str(out / f) for f in v] for k, v in r["files"].items()}}
+            for e, r in zip(explanations, records)
+        ],
+        "explanations": str(js), "figure": str(figure), "report": str(report),
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -163,6 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image_b")
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("explain", help="explanation maps for the faces of two photos (.npy, JSON, PNG figure, HTML report)")
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    p.add_argument("--method", dest="methods", action="append", default=None, metavar="NAME",
+                   help="explanation method, repeatable (default xssab; see `xaiface explainers`)")
+    p.add_argument("--out", required=True, help="folder for the maps, explanations.json, figure.png and report.html")
+    p.add_argument("--images", default="both", choices=["both", "a"], help="explain both images (default) or A only")
+    p.add_argument("--batch-size", type=int, default=None, help="images per forward batch (perturbation methods)")
+    p.add_argument("--on-photo", action=argparse.BooleanOptionalAction, default=True,
+                   help="also draw the maps on the original photos (default on)")
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("explainers", help="list registered explanation methods")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explainers)
 
     p = sub.add_parser("embed", help="embed every image of a folder (.npz); failures are listed and skipped")
     p.add_argument("folder")

@@ -1,0 +1,74 @@
+"""`xaiface explain` and `xaiface explainers` on a real LFW pair and on bad input."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xaiface.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bad_inputs import write_bad_files  # noqa: E402
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def pair(lfw):
+    return lfw.image_path("Abel_Pacheco", 1), lfw.image_path("Abel_Pacheco", 4)
+
+
+def test_explain_real_pair(capsys, tmp_path, pair):
+    out = tmp_path / "expl"
+    code, stdout, err = run(capsys, "explain", *pair, "--method", "xssab", "--method", "random",
+                            "--threshold", "0.9", "--out", out)
+    assert code == 0, err
+    s = json.loads(stdout)
+    assert s["decision"] == "match" and s["score"] >= 0.9 and s["threshold"] == 0.9 and s["model"] == "dlib-resnet"
+    assert [m["method"] for m in s["methods"]] == ["xssab", "random"]
+    xs, rnd = s["methods"]
+    assert (xs["n_forward"], xs["n_backward"]) == (2, 4) and (rnd["n_forward"], rnd["n_backward"]) == (2, 0)
+    for name in ("figure.png", "report.html", "explanations.json"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 1000
+    for m in s["methods"]:
+        for kind in ("similarity", "dissimilarity", "combined"):
+            for f in m["files"][kind]:
+                arr = np.load(f)
+                assert arr.shape == (150, 150) and arr.dtype == np.float32 and np.isfinite(arr).all()
+    comb_a = np.load(out / "xssab_combined_a.npy")
+    np.testing.assert_allclose(comb_a, np.load(out / "xssab_similarity_a.npy") - np.load(out / "xssab_dissimilarity_a.npy"),
+                               atol=1e-6 * np.abs(comb_a).max())
+    recs = json.loads((out / "explanations.json").read_text())["explanations"]
+    assert recs[0]["sources"] == [str(p) for p in pair] and recs[1]["params"] == {"seed": 0}
+    doc = (out / "report.html").read_text()
+    assert "Abel_Pacheco_0001.jpg" in doc and "data:image/png;base64," in doc
+
+
+def test_explain_unknown_method(capsys, tmp_path, pair):
+    code, out, err = run(capsys, "explain", *pair, "--method", "xssab", "--method", "no-such-method",
+                         "--threshold", "0.9", "--out", tmp_path / "x")
+    assert code == 1 and out == ""
+    assert "no-such-method" in err and "xssab" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_explain_no_face(capsys, tmp_path, pair):
+    bad = write_bad_files(tmp_path / "bad", pair[0])["noface"]
+    code, out, err = run(capsys, "explain", pair[0], bad, "--threshold", "0.9", "--out", tmp_path / "x")
+    assert code == 1 and out == ""
+    assert bad.name in err and "no face" in err.lower() and "Traceback" not in err
+
+
+def test_explainers_listing(capsys):
+    code, out, _ = run(capsys, "explainers", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["explainers"]}
+    assert {"xssab", "gradient", "random"} <= set(rows)
+    assert rows["xssab"]["family"] == "gradient" and "WACV 2024" in rows["xssab"]["reference"]
