@@ -266,7 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval_lfw, cache=True)
+    _register_plugins(sub, esub)
     return ap
+
+
+#: modules that add their own sub-commands: each has ``register(sub, eval_sub)`` receiving the
+#: top-level sub-parsers and the ``eval`` sub-parsers (a stage's CLI lives with its stage)
+PLUGIN_MODULES = ("xaiface.bench.cli", "xaiface.libf.cli", "xaiface.soft.cli", "xaiface.factors.cli")
+
+
+def _register_plugins(sub: Any, esub: Any) -> None:
+    import importlib
+
+    for name in PLUGIN_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is not None and name.startswith(e.name):
+                continue  # that stage is not built yet
+            raise
+        mod.register(sub, esub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
