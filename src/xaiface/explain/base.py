@@ -377,7 +377,7 @@ def register_explainer(name: str, family: str, reference: str, description: str,
 def _ensure_loaded() -> None:
     import importlib
 
-    for mod in ("xssab", "gradient", "random", "xface", "corrrise", "rise"):
+    for mod in ("xssab", "gradient", "random", "xface", "corrrise", "rise", "libf_ebm"):
         try:
             importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:  # a method module under construction
