@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, XaifaceError
+from .errors import ConfigError, NoFaceError, XaifaceError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -163,8 +163,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     for i, f in enumerate(tqdm(todo, desc="embed", unit="img", disable=args.quiet)):
         try:
-            a = pipe.align(f)
-            done[str(f)] = (pipe.embed_aligned([a])[0], a.face.box if a.face is not None else np.zeros(4))
+            if args.all_faces:
+                faces = pipe.align_all(f)
+                if not faces:
+                    raise NoFaceError(f"no face found in {f}")
+                for k, (a, e) in enumerate(zip(faces, pipe.embed_aligned(faces))):
+                    done[f"{f}#{k}"] = (e, a.face.box)
+            else:
+                a = pipe.align(f)
+                done[str(f)] = (pipe.embed_aligned([a])[0], a.face.box if a.face is not None else np.zeros(4))
         except XaifaceError as e:
             failures[str(f)] = str(e)
         if (i + 1) % 100 == 0:
@@ -250,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue from OUT.partial.npz")
+    p.add_argument("--all-faces", action="store_true", help="embed every face of each photo (keys PATH#k, largest first)")
     p.add_argument("--quiet", action="store_true")
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_embed)

@@ -93,3 +93,17 @@ def test_embed_folder_with_bad_files(capsys, tmp_path, bad_files, lfw):
         np.testing.assert_allclose(np.linalg.norm(z["embeddings"], axis=1), 1, atol=1e-5)
     failures = json.loads((tmp_path / "emb.npz.failures.json").read_text())
     assert len(failures) == 6
+
+
+def test_embed_all_faces(capsys, tmp_path, lfw):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(lfw.image_path("Charles_Grassley", 1), folder / "a.jpg")  # two faces found by dlib-hog
+    out = tmp_path / "all.npz"
+    code, _, _ = run(capsys, "embed", str(folder), "--out", str(out), "--quiet", "--all-faces", "--threshold", "0.9")
+    assert code == 0
+    with np.load(out) as z:
+        keys = list(z["paths"])
+        assert len(keys) >= 2 and all(k.startswith(str(folder / "a.jpg") + "#") for k in keys)
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in z["boxes"]]
+    assert areas[0] >= areas[1]
