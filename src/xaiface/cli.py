@@ -284,16 +284,12 @@ PLUGIN_MODULES = ("xaiface.bench.cli", "xaiface.libf.cli", "xaiface.soft.cli", "
 
 
 def _register_plugins(sub: Any, esub: Any) -> None:
-    import importlib
+    from ._plugins import import_optional
 
     for name in PLUGIN_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name is not None and name.startswith(e.name):
-                continue  # that stage is not built yet
-            raise
-        mod.register(sub, esub)
+        mod = import_optional(name)
+        if mod is not None and hasattr(mod, "register"):
+            mod.register(sub, esub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,11 +83,7 @@ def register_detector(name: str, description: str = "") -> Callable[[Callable[..
 
 
 def _ensure_loaded() -> None:
-    from . import dlib_detectors  # noqa: F401
-    try:
-        from . import retinaface  # noqa: F401
-    except ImportError:  # pragma: no cover
-        pass
+    from . import dlib_detectors, retinaface  # noqa: F401  (importing registers them)
 
 
 def list_detectors(pattern: str = "*") -> list[str]:

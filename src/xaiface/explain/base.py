@@ -375,14 +375,10 @@ def register_explainer(name: str, family: str, reference: str, description: str,
 
 
 def _ensure_loaded() -> None:
-    import importlib
+    from .._plugins import import_optional
 
     for mod in ("xssab", "gradient", "random", "xface", "corrrise", "rise", "libf_ebm"):
-        try:
-            importlib.import_module(f"{__package__}.{mod}")
-        except ModuleNotFoundError as e:  # a method module under construction
-            if e.name != f"{__package__}.{mod}":
-                raise
+        import_optional(f"{__package__}.{mod}")
 
 
 def list_explainers(pattern: str = "*") -> list[str]:

@@ -37,15 +37,7 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., FaceModel]], Call
 
 def _ensure_loaded() -> None:
     # importing the implementation modules registers them
-    from . import dlib_resnet  # noqa: F401
-    try:
-        from . import iresnet  # noqa: F401
-    except ImportError:  # pragma: no cover - optional module under construction
-        pass
-    try:
-        from . import onnx_model  # noqa: F401
-    except ImportError:  # pragma: no cover
-        pass
+    from . import dlib_resnet, iresnet, onnx_model  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:
