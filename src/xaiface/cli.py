@@ -184,7 +184,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if failures:
         print(f"\n{len(failures)} file(s) failed:", file=sys.stderr)
         for k, v in failures.items():
-            print(f"  {k}: {v}", file=sys.stderr)
+            print(f"  {v}" if k in v else f"  {k}: {v}", file=sys.stderr)
         return 3
     return 0
 
