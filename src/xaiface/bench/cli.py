@@ -1,0 +1,152 @@
+"""``xaiface bench ...``: the Patch-LFW generator and benchmark on the command line.
+
+    xaiface bench patch-lfw-generate --out runs/bench/patch-lfw-dlib-150
+    xaiface bench patch-lfw --methods xssab,gradient,random --pairs 600 --out runs/bench
+
+Registered by :mod:`xaiface.cli` (``register(sub, eval_sub)``); project errors go to its handler
+(exit code 1).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def _folds(v: str | None) -> list[int] | None:
+    if not v:
+        return None
+    try:
+        folds = [int(f) for f in v.split(",") if f.strip()]
+    except ValueError:
+        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {v!r}") from None
+    bad = [f for f in folds if not 1 <= f <= 10]
+    if bad or not folds:
+        raise ConfigError(f"--folds takes fold numbers 1..10, got {v!r}")
+    return [f - 1 for f in folds]
+
+
+def _value(s: str) -> Any:
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return s
+
+
+def _method_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for it in items or []:
+        key, sep, val = it.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise ConfigError(f"--param takes METHOD.NAME=VALUE (e.g. corrrise.n_masks=300), got {it!r}")
+        out.setdefault(method, {})[name] = _value(val)
+    return out
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["xaiface bench patch-lfw", f"--methods {','.join(args.methods)}" if args.methods else "--methods ''"]
+    for flag, v in (("--pairs", args.pairs), ("--folds", args.folds), ("--model", None if args.model == "dlib-resnet" else args.model),
+                    ("--dataset", args.dataset), ("--rule", None if args.rule == "bound" else args.rule),
+                    ("--threshold", args.threshold), ("--seed", args.seed or None)):
+        if v is not None:
+            parts.append(f"{flag} {v}")
+    parts += [f"--param {p}" for p in args.param or []]
+    if args.jpeg:
+        parts.append("--jpeg")
+    if args.threads is not None:
+        parts.append(f"--threads {args.threads}")
+    parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .patch_lfw import generate_patch_lfw
+
+    ds = generate_patch_lfw(args.out, model=args.model, seed=args.seed, data=args.data, n_pairs=args.pairs,
+                            folds=_folds(args.folds), cache=args.cache if args.cache else True, workers=args.workers,
+                            progress=not args.quiet)
+    m = ds.manifest
+    print(json.dumps({"out": str(ds.root), "pairs": ds.n_pairs, "geometry": ds.geometry, "patch_size": ds.patch_size,
+                      "n_patches": m["params"]["n_patches"], "seed": m["params"]["seed"],
+                      "mean_coverage": round(m["mean_coverage"], 4), "photos_without_face": len(m["faces"]["no_face"]),
+                      "content_sha256": ds.content_sha256, "seconds": m["seconds"]}, indent=2))
+    return 0
+
+
+def cmd_patch_lfw(args: argparse.Namespace) -> int:
+    from .report import write_summary
+    from .runner import run_patch_lfw
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    methods = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
+    args.methods = methods
+    summary = run_patch_lfw(args.out, methods=methods, model=args.model, weights=args.weights, dataset=args.dataset,
+                            n_pairs=args.pairs, folds=_folds(args.folds), seed=args.seed, jpeg=args.jpeg, rule=args.rule,
+                            threshold=args.threshold, method_params=_method_params(args.param), data=args.data,
+                            progress=not args.quiet, write=False)
+    summary["command"] = _command_line(args)
+    files = write_summary(summary, summary["report_dir"])
+    t = summary["table1"]
+    print(f"Table 1 ({t['n_pairs']} pairs): clean EER {t['clean_eer']:.4f} at threshold {t['threshold']:.4f}; "
+          f"Patch-LFW FMR {t['patched_fmr']:.3f}, FNMR {t['patched_fnmr']:.3f}")
+    for m, r in summary["methods"].items():
+        if "dpr" not in r:
+            print(f"{m}: no finished pairs ({r['n_failed']} failed)")
+            continue
+        d, lo = r["dpr"], r["localisation"]
+        print(f"{m:<10} {r['n_pairs']} pairs  DPR AUC FMR {d['auc_fmr']:.2f}  FNMR {d['auc_fnmr']:.2f}  "
+              f"deletion {r['deletion']['auc_all']:.2f}  insertion {r['insertion']['auc_all']:.2f}  "
+              f"AUROC {lo['auroc_all']:.3f}  {r['cost']['seconds_per_pair_mean']:.2f} s/pair"
+              + (f"  ({r['n_failed']} failed)" if r["n_failed"] else ""))
+    print(f"summary: {files['markdown']}")
+    return 3 if any(r.get("n_failed") for r in summary["methods"].values()) else 0
+
+
+def _add_common(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--model", default="dlib-resnet", help="registered model whose crop geometry is used (default dlib-resnet)")
+    p.add_argument("--pairs", type=int, default=None, help="balanced subset: N pairs in all, the first N/(2*folds) genuine "
+                   "and impostor pairs of each fold (default all)")
+    p.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator and of the random baseline (default 0)")
+    p.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def register(sub: Any, eval_sub: Any) -> None:
+    """Add ``bench`` and its sub-commands to the top-level parser."""
+    b = sub.add_parser("bench", help="benchmarks of explanation maps (Patch-LFW: Table 1, DPR, deletion/insertion, localisation)")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+
+    g = bsub.add_parser("patch-lfw-generate", help="generate Patch-LFW for a model's crop geometry (lossless .npz, masks, hash)")
+    _add_common(g, "folder to write the data set into (manifest.json, fold-NN.npz)")
+    g.add_argument("--cache", default=None, help="detection cache file (default ~/.cache/xaiface/detections.sqlite)")
+    g.add_argument("--workers", type=int, default=None, help="detection processes for cache misses (default 2)")
+    g.set_defaults(func=cmd_generate)
+
+    r = bsub.add_parser("patch-lfw", help="Table 1, DPR curves and AUCs, deletion/insertion and localisation; resumable")
+    _add_common(r, "benchmark folder: results.sqlite, embeddings, and one report folder per subset "
+                   "(OUT/all, OUT/600pairs, ...)")
+    r.add_argument("--methods", default="xssab,gradient,random",
+                   help="comma-separated explainers (see `xaiface explainers`; default xssab,gradient,random); "
+                        "empty: Table 1 only")
+    r.add_argument("--dataset", default=None, help="Patch-LFW folder (default OUT/patch-lfw-<geometry>, generated if missing)")
+    r.add_argument("--weights", default=None, help="weight file for the model")
+    r.add_argument("--jpeg", action="store_true", help="re-encode every DPR step as JPEG, as the reference code does")
+    r.add_argument("--rule", default="bound", choices=["bound", "rank"],
+                   help="DPR pixels: 'bound' (the reference's strict value bound, default) or 'rank' (exactly X%%)")
+    r.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the clean EER threshold)")
+    r.add_argument("--param", action="append", default=None, metavar="METHOD.NAME=VALUE",
+                   help="explainer parameter, repeatable (e.g. corrrise.n_masks=300)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default torch's; 1 is faster on a CPU shared with other jobs)")
+    r.set_defaults(func=cmd_patch_lfw)

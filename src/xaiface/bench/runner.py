@@ -1,0 +1,290 @@
+"""``xaiface bench patch-lfw``: Table 1, DPR, deletion/insertion and localisation on Patch-LFW.
+
+Steps (each resumable):
+
+1. the Patch-LFW folder for the model's geometry (generated on first use, all 6,000 pairs);
+2. embeddings of every clean and patched image of it, once per model (``embeddings-*.npz``);
+3. Table 1: the EER threshold of the clean pairs (:func:`xaiface.verify.eer`, the xSSAB
+   reference's rule) and FMR / FNMR of the patched pairs at it;
+4. per method and selected pair: the map of the patched image against its partner (only that
+   image is explained), then the replace-and-score stage (:class:`.scoring.PairScorer`) and the
+   localisation scores; each pair's result is committed to ``results.sqlite`` as it is produced;
+5. the summary over the selected pairs (:mod:`.report`): ``summary.json``, ``summary.md`` and
+   plots in a folder named after the subset (``<out>/all``, ``<out>/600pairs``, ...).
+
+Explainers are built with the clean EER threshold of step 3 (xSSAB's ``tau = th / N``), the
+random baseline with ``seed``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DatasetError, XaifaceError
+from ..models.base import FaceModel
+from ..models.registry import get_model
+from .patch_lfw import PatchLFW, generate_patch_lfw, select_pairs
+from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence, pixel_auroc, pointing_game
+from .scoring import PairScorer
+from .store import PairResult, ResultStore
+
+DEFAULT_METHODS = ("xssab", "gradient", "random")
+
+
+def dataset_dir_for(out_dir: str | os.PathLike, geometry: str) -> Path:
+    """Default Patch-LFW folder of a benchmark folder: ``<out>/patch-lfw-<geometry>``."""
+    return Path(out_dir) / f"patch-lfw-{geometry}"
+
+
+def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: bool = False, rule: str = "bound",
+                  threshold: float | None = None) -> str:
+    """Name of a report folder: ``all``, ``600pairs``, ``300pairs-folds1-2`` (folds 1-based), with
+    ``-jpeg``, ``-rank`` or ``-th<value>`` appended for non-default protocol settings."""
+    tag = "all" if n_pairs is None else f"{int(n_pairs)}pairs"
+    if folds is not None:
+        tag += "-folds" + "-".join(str(int(f) + 1) for f in sorted(set(folds)))
+    if jpeg:
+        tag += "-jpeg"
+    if rule != "bound":
+        tag += f"-{rule}"
+    if threshold is not None:
+        tag += f"-th{threshold:g}"
+    return tag
+
+
+def _short_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLike, batch_size: int = 64,
+                       progress: bool = True) -> dict[str, np.ndarray]:
+    """Normalised embeddings of every pair's clean first, clean second and patched first image.
+
+    Cached in ``<out>/embeddings-<model>-<key>.npz`` (key: model, weights and data set hash);
+    each distinct clean photo is embedded once. Returns arrays ``pair_index``, ``same``,
+    ``e_a``, ``e_b``, ``e_patched`` in pair order.
+    """
+    from tqdm import tqdm
+
+    key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.content_sha256])
+    path = Path(out_dir) / f"embeddings-{model.spec.name}-{key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    photo_emb: dict[tuple[str, int], np.ndarray] = {}
+    index, same, e_a, e_b, e_p = [], [], [], [], []
+    bar = tqdm(total=ds.n_pairs, desc=f"embed Patch-LFW ({model.spec.name})", unit="pair", disable=not progress)
+    by_index = {q.index: q for q in ds.pairs}
+    for f in ds.folds:
+        fold = ds.fold(f)
+        idx = [int(i) for i in fold.arrays["pair_index"]]
+        qs = [by_index[i] for i in idx]
+        need: dict[tuple[str, int], np.ndarray] = {}
+        for q, ca, cb in zip(qs, fold.arrays["clean_a"], fold.arrays["clean_b"]):
+            for key_, crop in (((q.name_a, q.num_a), ca), ((q.name_b, q.num_b), cb)):
+                if key_ not in photo_emb and key_ not in need:
+                    need[key_] = crop
+        if need:
+            keys = list(need)
+            embs = model.embed(np.stack([need[k] for k in keys]), batch_size=batch_size)
+            photo_emb.update(zip(keys, embs))
+        e_p.append(model.embed(fold.arrays["patched"], batch_size=batch_size))
+        for q in qs:
+            index.append(q.index)
+            same.append(q.same)
+            e_a.append(photo_emb[(q.name_a, q.num_a)])
+            e_b.append(photo_emb[(q.name_b, q.num_b)])
+        ds.release(f)
+        bar.update(len(idx))
+    bar.close()
+    out = {"pair_index": np.asarray(index, dtype=np.int64), "same": np.asarray(same, dtype=bool),
+           "e_a": np.stack(e_a), "e_b": np.stack(e_b), "e_patched": np.concatenate(e_p)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, path)
+    return out
+
+
+def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[str, Any]:
+    """Paper Table 1 for one model: clean EER and its threshold, FMR / FNMR on Patch-LFW at it.
+
+    Args:
+        emb: :func:`dataset_embeddings`' arrays. threshold: use this one instead of the clean
+            EER threshold (it is still reported).
+    """
+    from ..verify import eer, fmr_fnmr
+
+    same = emb["same"]
+    if same.all() or not same.any():
+        raise DatasetError("Table 1 needs genuine and impostor pairs")
+    clean = np.einsum("nd,nd->n", emb["e_a"], emb["e_b"]).astype(np.float64)
+    patched = np.einsum("nd,nd->n", emb["e_patched"], emb["e_b"]).astype(np.float64)
+    clean_eer, th_eer = eer(clean, same.astype(int))
+    th = float(th_eer if threshold is None else threshold)
+    fmr_c, fnmr_c = fmr_fnmr(clean, same.astype(int), th)
+    fmr_p, fnmr_p = fmr_fnmr(patched, same.astype(int), th)
+    return {"n_pairs": int(len(same)), "n_genuine": int(same.sum()), "n_impostor": int((~same).sum()),
+            "clean_eer": float(clean_eer), "eer_threshold": float(th_eer), "threshold": th,
+            "threshold_source": "clean EER (xaiface.verify.eer)" if threshold is None else "user",
+            "clean_fmr": fmr_c, "clean_fnmr": fnmr_c, "patched_fmr": fmr_p, "patched_fnmr": fnmr_p,
+            "scores_clean": clean, "scores_patched": patched}
+
+
+def _map_stats(m: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    inside, outside = m[mask], m[~mask]
+    return {"min": float(m.min()), "max": float(m.max()), "mean": float(m.mean()), "std": float(m.std()),
+            "positive_fraction": float((m > 0).mean()), "mean_inside": float(inside.mean()) if inside.size else float("nan"),
+            "mean_outside": float(outside.mean()) if outside.size else float("nan")}
+
+
+def evaluate_pair(explainer: Any, scorer: PairScorer, fold_arrays: Any, index: int, same: bool, threshold: float,
+                  e_patched: np.ndarray, e_a: np.ndarray, e_b: np.ndarray) -> PairResult:
+    """Map, replace-and-score and localisation of one Patch-LFW pair."""
+    patched, original = fold_arrays.get("patched", index), fold_arrays.get("clean_a", index)
+    partner, mask = fold_arrays.get("clean_b", index), fold_arrays.get("mask", index)
+    score_patched = float(np.dot(e_patched, e_b))
+    match = score_patched >= threshold
+    t0 = time.perf_counter()
+    expl = explainer.explain((patched, partner), images=(0,))
+    cmap = np.asarray(expl.combined_maps[0], dtype=np.float32)
+    t1 = time.perf_counter()
+    sp = scorer.score(patched, original, partner, cmap, same, match, mask=mask,
+                      e_patched=e_patched, e_original=e_a, e_partner=e_b)
+    evidence = patch_evidence(cmap, same)
+    auroc, pointing = pixel_auroc(evidence, mask), pointing_game(evidence, mask)
+    t2 = time.perf_counter()
+    return PairResult(index, fold_arrays.fold, same, match, score_patched, float(np.dot(e_a, e_b)), float(expl.score),
+                      sp.dpr, sp.restored, sp.deletion, sp.insertion, auroc, pointing, float(mask.mean()),
+                      _map_stats(cmap, mask), expl.n_forward + sp.n_forward, expl.n_backward, t1 - t0, t2 - t1)
+
+
+def run_config(method: str, params: dict[str, Any], model: FaceModel, ds: PatchLFW, threshold: float, rule: str,
+               jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int]) -> dict[str, Any]:
+    """The configuration that names a run (its ``run_key`` is a hash of it)."""
+    return {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
+            "dataset_sha256": ds.content_sha256, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
+            "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
+
+
+def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAULT_METHODS, model: str | FaceModel = "dlib-resnet",
+                  weights: Any = None, dataset: str | os.PathLike | None = None, n_pairs: int | None = None,
+                  folds: Iterable[int] | None = None, seed: int = 0, jpeg: bool = False, rule: str = "bound",
+                  threshold: float | None = None, method_params: dict[str, dict[str, Any]] | None = None,
+                  dpr_percents: Sequence[int] = DPR_PERCENTS, deletion_percents: Sequence[int] = DELETION_PERCENTS,
+                  data: str | os.PathLike | None = None, generate: bool = True, progress: bool = True,
+                  on_pair: Callable[[str, int], None] | None = None, write: bool = True) -> dict[str, Any]:
+    """Run the Patch-LFW benchmark (resuming whatever ``out_dir/results.sqlite`` already holds).
+
+    Args:
+        out_dir: the benchmark folder (results, embeddings, summary, plots; by default also the
+            generated data set).
+        methods: registered explainers (``xaiface explainers``); empty: Table 1 only.
+        model, weights: the face model.
+        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, generated with all
+            6,000 pairs when missing and ``generate``).
+        n_pairs, folds: the evaluated subset (:func:`.patch_lfw.select_pairs`; folds 0-based).
+            Table 1 and the threshold always use every pair of the data set.
+        seed: the random baseline's seed (and the generator's, when it generates).
+        jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
+        threshold: override the clean EER threshold.
+        method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
+        on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
+        write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
+            :func:`selection_tag`; the results database and embeddings stay in ``<out>``).
+    Returns:
+        the summary dict (see :func:`.report.summarize`).
+    Raises:
+        ModelNotFoundError: an unknown method (before any work). ConfigError, DatasetError.
+    """
+    from tqdm import tqdm
+
+    from ..explain import Verifier, explainer_info, get_explainer
+    from .report import summarize, write_summary
+
+    methods = list(dict.fromkeys(methods))
+    folds = None if folds is None else [int(f) for f in folds]
+    for m in methods:
+        explainer_info(m)  # an unknown name fails here, before any work
+    if rule not in DPR_RULES:
+        raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
+    fr.eval()
+    geometry = fr.spec.preprocessing.geometry
+    ds_dir = Path(dataset) if dataset is not None else dataset_dir_for(out, geometry)
+    if not (ds_dir / "manifest.json").is_file():
+        if dataset is not None or not generate:  # only the default location is generated on demand
+            raise DatasetError(f"{ds_dir}: no Patch-LFW there; run `xaiface bench patch-lfw-generate --out {ds_dir}`")
+        generate_patch_lfw(ds_dir, model=fr.spec.name, seed=seed, data=data, progress=progress)
+    ds = PatchLFW(ds_dir)
+    if ds.geometry != geometry:
+        raise ConfigError(f"{ds_dir} holds {ds.geometry} crops, but model {fr.spec.name} takes {geometry} crops")
+
+    t0 = time.perf_counter()
+    emb = dataset_embeddings(ds, fr, out, progress=progress)
+    t_emb = time.perf_counter() - t0
+    t1 = table1(emb, threshold)
+    th = t1["threshold"]
+    row_of = {int(i): k for k, i in enumerate(emb["pair_index"])}
+    selection = select_pairs(ds.pairs, n_pairs, folds)
+    sel_idx = [q.index for q in selection]
+
+    params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}
+    if "random" in params_all:
+        params_all["random"].setdefault("seed", int(seed))
+    scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
+    verifier = Verifier(fr, threshold=th)
+    run_keys: dict[str, str] = {}
+    with ResultStore(out / "results.sqlite") as store:
+        for method in methods:
+            params = params_all[method]
+            cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
+            key = _short_hash(cfg)
+            run_keys[method] = key
+            store.register(key, fr.spec.name, method, cfg)
+            done = store.done(key)
+            todo = [q for q in selection if q.index not in done]
+            if not todo:
+                continue
+            explainer = get_explainer(method, verifier, **params)
+            bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method}", unit="pair",
+                       disable=not progress)
+            loaded: int | None = None
+            for q in todo:
+                if loaded is not None and loaded != q.fold:
+                    ds.release(loaded)
+                fold = ds.fold(q.fold)
+                loaded = q.fold
+                k = row_of[q.index]
+                try:
+                    res = evaluate_pair(explainer, scorer, fold, q.index, q.same, th,
+                                        emb["e_patched"][k], emb["e_a"][k], emb["e_b"][k])
+                except XaifaceError as e:  # recorded, and the run goes on
+                    res = PairResult(q.index, q.fold, q.same, error=f"{type(e).__name__}: {e}")
+                store.put(key, res)
+                bar.update(1)
+                if on_pair is not None:
+                    on_pair(method, q.index)
+            bar.close()
+            if loaded is not None:
+                ds.release(loaded)
+        results = {m: store.results(run_keys[m], sel_idx) for m in methods}
+    summary = summarize(results, t1, selection, dataset=ds, model=fr.spec.name, rule=rule, jpeg=jpeg,
+                        dpr_percents=scorer.dpr_percents, deletion_percents=scorer.deletion_percents,
+                        run_keys=run_keys, params=params_all)
+    summary["timing_s"] = {"embeddings": round(t_emb, 1)}
+    summary["out"] = str(out)
+    summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold))
+    np.savez(out / "table1-scores.npz", pair_index=emb["pair_index"], same=emb["same"],
+             clean=t1["scores_clean"], patched=t1["scores_patched"])
+    if write:
+        write_summary(summary, summary["report_dir"])
+    return summary

@@ -1,0 +1,165 @@
+"""Benchmark results stored as they are produced: one SQLite row per (run, pair), committed at once.
+
+A run is one (model, method, protocol settings, data set) combination, named by ``run_key`` (a
+hash of its configuration, kept in the ``runs`` table); an interrupted run finds its finished
+pairs here and continues with the others, so nothing computed is lost and nothing is computed
+twice. Arrays (per-step scores) are stored as JSON lists of floats, which round-trip exactly.
+SQLite's write-ahead log keeps the file consistent if the process is killed between commits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import DatasetError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY, model TEXT NOT NULL, method TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pairs (
+    run_key TEXT NOT NULL, pair INTEGER NOT NULL, fold INTEGER NOT NULL, same INTEGER NOT NULL,
+    match INTEGER, score_patched REAL, score_clean REAL, map_score REAL,
+    dpr TEXT, restored TEXT, deletion TEXT, insertion TEXT,
+    auroc REAL, pointing REAL, coverage REAL, map_stats TEXT,
+    n_forward INTEGER, n_backward INTEGER, t_map REAL, t_score REAL,
+    error TEXT, created REAL NOT NULL,
+    PRIMARY KEY (run_key, pair)
+);
+"""
+_ARRAYS = ("dpr", "restored", "deletion", "insertion")
+
+
+@dataclass
+class PairResult:
+    """What one method gave on one Patch-LFW pair.
+
+    Attributes:
+        pair, fold, same: the pair (index in ``pairs.txt`` order, 0-based fold, genuine).
+        match: the patched pair's decision at the threshold (selects the DPR direction).
+        score_patched, score_clean: cosine similarity of the patched and of the clean pair.
+        map_score: the explainer's own score of the patched pair (a cross-check).
+        dpr, restored: per DPR step, the similarity and the fraction of planted pixels put back.
+        deletion, insertion: per step, the similarity.
+        auroc, pointing, coverage: localisation of the planted pixels; coverage = mask fraction.
+        map_stats: summary statistics of the combined map.
+        n_forward, n_backward: network passes for the map plus the scoring.
+        t_map, t_score: seconds for the map and for the replace-and-score stage.
+        error: the project error that stopped this pair (the other fields are then empty).
+    """
+
+    pair: int
+    fold: int
+    same: bool
+    match: bool | None = None
+    score_patched: float | None = None
+    score_clean: float | None = None
+    map_score: float | None = None
+    dpr: np.ndarray | None = None
+    restored: np.ndarray | None = None
+    deletion: np.ndarray | None = None
+    insertion: np.ndarray | None = None
+    auroc: float | None = None
+    pointing: float | None = None
+    coverage: float | None = None
+    map_stats: dict[str, float] = field(default_factory=dict)
+    n_forward: int = 0
+    n_backward: int = 0
+    t_map: float = 0.0
+    t_score: float = 0.0
+    error: str | None = None
+
+    def outcome(self) -> dict[str, Any]:
+        """Everything but the timings (what must be identical between runs)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("t_map", "t_score")}
+        for k in _ARRAYS:
+            d[k] = None if d[k] is None else np.asarray(d[k]).tolist()
+        return d
+
+
+def _dumps(a: Any) -> str | None:
+    return None if a is None else json.dumps([float(v) for v in np.asarray(a, dtype=np.float64).ravel()])
+
+
+def _nan_none(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+class ResultStore:
+    """The SQLite file of a benchmark folder (created on first use).
+
+    Args:
+        path: the database file (e.g. ``<out>/results.sqlite``).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = sqlite3.connect(self.path)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            self.con.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise DatasetError(f"{self.path}: not a usable results database ({e})") from None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def register(self, run_key: str, model: str, method: str, config: dict[str, Any]) -> None:
+        """Record a run's configuration (once; a later call with the same key keeps the first)."""
+        with self.con:
+            self.con.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)",
+                             (run_key, model, method, json.dumps(config, sort_keys=True), time.time()))
+
+    def runs(self) -> list[dict[str, Any]]:
+        cur = self.con.execute("SELECT run_key, model, method, config, created FROM runs ORDER BY created")
+        return [{"run_key": k, "model": m, "method": me, "config": json.loads(c), "created": t} for k, m, me, c, t in cur]
+
+    def done(self, run_key: str) -> set[int]:
+        """Pairs of a run already stored (finished or failed)."""
+        return {int(r[0]) for r in self.con.execute("SELECT pair FROM pairs WHERE run_key = ?", (run_key,))}
+
+    def put(self, run_key: str, r: PairResult) -> None:
+        """Store one pair's result and commit."""
+        with self.con:
+            self.con.execute(
+                "INSERT OR REPLACE INTO pairs VALUES (?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?)",
+                (run_key, int(r.pair), int(r.fold), int(bool(r.same)),
+                 None if r.match is None else int(bool(r.match)), _nan_none(r.score_patched), _nan_none(r.score_clean),
+                 _nan_none(r.map_score), _dumps(r.dpr), _dumps(r.restored), _dumps(r.deletion), _dumps(r.insertion),
+                 _nan_none(r.auroc), _nan_none(r.pointing), _nan_none(r.coverage), json.dumps(r.map_stats, sort_keys=True),
+                 int(r.n_forward), int(r.n_backward), float(r.t_map), float(r.t_score), r.error, time.time()),
+            )
+
+    def results(self, run_key: str, pairs: Iterable[int] | None = None) -> list[PairResult]:
+        """Stored results of a run in pair order (only ``pairs`` when given)."""
+        cur = self.con.execute(
+            "SELECT pair, fold, same, match, score_patched, score_clean, map_score, dpr, restored, deletion, insertion, "
+            "auroc, pointing, coverage, map_stats, n_forward, n_backward, t_map, t_score, error "
+            "FROM pairs WHERE run_key = ? ORDER BY pair", (run_key,))
+        wanted = None if pairs is None else set(int(p) for p in pairs)
+        out = []
+        for row in cur:
+            if wanted is not None and int(row[0]) not in wanted:
+                continue
+            (pair, fold, same, match, sp, sc, ms, dpr, rest, dele, ins, auroc, pointing, cov, stats, nf, nb, tm, ts, err) = row
+            arr = lambda s: None if s is None else np.asarray(json.loads(s), dtype=np.float64)  # noqa: E731
+            out.append(PairResult(int(pair), int(fold), bool(same), None if match is None else bool(match), sp, sc, ms,
+                                  arr(dpr), arr(rest), arr(dele), arr(ins),
+                                  float("nan") if auroc is None else auroc, float("nan") if pointing is None else pointing,
+                                  cov, json.loads(stats) if stats else {}, int(nf), int(nb), float(tm), float(ts), err))
+        return out

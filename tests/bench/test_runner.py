@@ -1,0 +1,109 @@
+"""`run_patch_lfw` and `xaiface bench`: an interrupted run resumes to exactly the uninterrupted result; bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xaiface.bench import ResultStore, run_patch_lfw
+from xaiface.cli import main
+from xaiface.errors import ConfigError, ModelNotFoundError
+
+METHODS = ["random", "gradient"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _outcomes(out, summary):
+    with ResultStore(out / "results.sqlite") as s:
+        return {m: [r.outcome() for r in s.results(k)] for m, k in summary["run_keys"].items()}
+
+
+def _strip_cost(summary):
+    return {m: {k: v for k, v in r.items() if k != "cost"} for m, r in summary["methods"].items()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_ds, dlib_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "full"
+    s = run_patch_lfw(out, methods=METHODS, model=dlib_model, dataset=small_ds.root, n_pairs=4, progress=False)
+    return out, s
+
+
+def test_uninterrupted_run(uninterrupted):
+    out, s = uninterrupted
+    t = s["table1"]
+    assert t["n_pairs"] == 6 and 0 <= t["patched_fmr"] <= 1 and t["patched_fnmr"] >= t["clean_fnmr"]
+    assert s["selection"]["n_pairs"] == 4 and s["selection"]["n_genuine"] == 2
+    for m in METHODS:
+        r = s["methods"][m]
+        assert r["n_pairs"] == 4 and r["n_failed"] == 0
+        assert len(r["dpr"]["fmr"]) == 21 and 0 <= r["dpr"]["auc_fnmr"] <= 100
+        assert r["dpr"]["restored_fraction"][0] == 0 and r["dpr"]["restored_fraction"][-1] == 1
+        assert r["score_check_max_abs_diff"] < 1e-4  # the explainer's score of the patched pair agrees
+    # the last DPR step is the clean pair: its errors are the clean pairs' errors
+    for m, rows in _outcomes(out, s).items():
+        same = np.array([r["same"] for r in rows])
+        clean_match = np.array([r["score_clean"] >= t["threshold"] for r in rows])
+        assert s["methods"][m]["dpr"]["fnmr"][-1] == pytest.approx((~clean_match[same]).mean())
+        assert s["methods"][m]["dpr"]["fmr"][-1] == pytest.approx(clean_match[~same].mean())
+        assert [r["dpr"][-1] for r in rows] == pytest.approx([r["score_clean"] for r in rows], abs=1e-6)
+    assert "vs_random" in s["methods"]["gradient"]
+    for f in ("summary.json", "summary.md", "dpr.png", "dpr-gradient.png", "deletion-insertion.png"):
+        assert (out / "4pairs" / f).stat().st_size > 500
+    assert json.loads((out / "4pairs" / "summary.json").read_text())["table1"]["threshold"] == pytest.approx(t["threshold"])
+
+
+def test_interrupted_run_resumes_to_the_same_result(uninterrupted, small_ds, dlib_model, tmp_path):
+    full_out, full = uninterrupted
+    out = tmp_path / "resumed"
+    seen = []
+
+    def stop_in_the_second_method(method, index):
+        seen.append((method, index))
+        if method == "gradient":
+            raise Interrupt  # after the first gradient pair is stored
+
+    with pytest.raises(Interrupt):
+        run_patch_lfw(out, methods=METHODS, model=dlib_model, dataset=small_ds.root, n_pairs=4, progress=False,
+                      on_pair=stop_in_the_second_method)
+    assert [m for m, _ in seen] == ["random"] * 4 + ["gradient"]
+    with ResultStore(out / "results.sqlite") as s:
+        assert sorted(len(s.done(r["run_key"])) for r in s.runs()) == [1, 4]
+    again = []
+    resumed = run_patch_lfw(out, methods=METHODS, model=dlib_model, dataset=small_ds.root, n_pairs=4, progress=False,
+                            on_pair=lambda m, i: again.append((m, i)))
+    assert [m for m, _ in again] == ["gradient"] * 3  # only what was missing
+    assert resumed["run_keys"] == full["run_keys"]
+    assert _outcomes(out, resumed) == _outcomes(full_out, full)
+    assert _strip_cost(resumed) == _strip_cost(full)
+
+
+def test_unknown_method_is_a_project_error_before_any_work(small_ds, dlib_model, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="unknown explanation method 'xssb'"):
+        run_patch_lfw(tmp_path / "o", methods=["xssab", "xssb"], model=dlib_model, dataset=small_ds.root, progress=False)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ConfigError):
+        run_patch_lfw(tmp_path / "o", methods=["random"], model=dlib_model, dataset=small_ds.root, rule="best", progress=False)
+
+
+def test_cli(small_ds, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["bench", "patch-lfw", "--methods", "random", "--pairs", "2", "--dataset", str(small_ds.root),
+                 "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "Table 1 (6 pairs)" in printed.out and "random" in printed.out
+    md = (out / "2pairs" / "summary.md").read_text()
+    assert "xaiface bench patch-lfw --methods random --pairs 2" in md and "| random | 2 |" in md
+    assert main(["bench", "patch-lfw", "--methods", "random,nosuch", "--dataset", str(small_ds.root),
+                 "--out", str(out), "--quiet"]) == 1
+    assert "unknown explanation method 'nosuch'" in capsys.readouterr().err
+    assert main(["bench", "patch-lfw", "--folds", "0,11", "--dataset", str(small_ds.root), "--out", str(out)]) == 1
+    assert "--folds" in capsys.readouterr().err
+    assert main(["bench", "patch-lfw", "--param", "xssab", "--dataset", str(small_ds.root), "--out", str(out)]) == 1
+    assert "METHOD.NAME=VALUE" in capsys.readouterr().err
+    assert main(["bench", "patch-lfw", "--methods", "random", "--dataset", str(tmp_path / "none"), "--out", str(out)]) == 1
