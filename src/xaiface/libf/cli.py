@@ -1,0 +1,118 @@
+"""``xaiface train libf`` and ``xaiface eval libf`` (registered by :mod:`xaiface.cli`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
+    """The sub-parsers of top-level command ``name``, created or shared with other stages."""
+    parser = sub.choices.get(name)
+    if parser is None:
+        parser = sub.add_parser(name, help=help_text)
+    for action in parser._actions:  # another stage may have created it already
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=dest, required=True)
+
+
+def _folds(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return tuple(range(1, 11))
+    try:
+        return tuple(int(f) for f in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {text!r}") from None
+
+
+def cmd_train_libf(args: argparse.Namespace) -> int:
+    from .byol import BYOLConfig
+    from .model import default_artefacts
+    from .train import LIBFTrainConfig, train_libf
+
+    byol = BYOLConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                      patch_size=args.patch_size, embedding_dim=args.embedding_dim, width=args.width, seed=args.seed)
+    ebm_params: dict[str, Any] = {}
+    if args.n_jobs != -1:
+        ebm_params["n_jobs"] = args.n_jobs
+    if args.max_rounds is not None:
+        ebm_params["max_rounds"] = args.max_rounds
+    cfg = LIBFTrainConfig(folds=_folds(args.folds), byol=byol, encodings=tuple(args.encodings.split(",")),
+                          interactions=args.interactions, outer_bags=args.outer_bags, max_bins=args.max_bins,
+                          geometry=None if args.geometry == "photo" else args.geometry, byol_images=args.byol_images,
+                          threads=args.threads, pairs_per_fold=args.pairs_per_fold, ebm_params=ebm_params)
+    out = Path(args.out) if args.out else default_artefacts()
+    rep = train_libf(out, cfg, data=args.data, cache=args.cache if args.cache else True, progress=not args.quiet,
+                     max_byol_epochs=args.max_byol_epochs)
+    lines = []
+    for enc, e in rep["encodings"].items():
+        lines.append(f"  {enc:<10} {100 * e['mean_accuracy']:.2f}% +- {100 * e['std_accuracy']:.2f}% over folds {e['folds']}")
+    print("LIBF-EBM accuracy (match probability >= 0.5, test fold unseen):")
+    print("\n".join(lines) if lines else "  (no fold finished yet)")
+    t = rep["timing_s"]
+    if t.get("byol_mean") is not None:
+        print(f"wall time per fold: BYOL {t['byol_mean']:.0f} s; EBM fit " +
+              ", ".join(f"{k} {v:.0f} s" for k, v in t.get("ebm_fit_mean", {}).items()))
+    print(f"artefacts: {out}  (report: {out / 'report.json'})")
+    return 0
+
+
+def cmd_eval_libf(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_libf
+
+    summary = evaluate_libf(args.model, args.out, deep_report=args.deep_report, fold=args.fold, data=args.data,
+                            encoding=args.encoding, cache=args.cache if args.cache else True)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def register(sub: Any, eval_sub: Any) -> None:
+    """Add ``train libf`` (top level) and ``eval libf`` (under ``eval``)."""
+    tsub = _subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
+    p = tsub.add_parser("libf", help="LIBF-EBM: BYOL patch encoder then EBM per LFW fold (resumable)",
+                        description="Per LFW test fold: BYOL on the other folds' people, LIBF features, one EBM per "
+                                    "pair encoding on the other nine folds' pairs, accuracy on the test fold. "
+                                    "Run the same command again to continue an interrupted run.")
+    p.add_argument("--out", default=None, help="training folder (default $XAIFACE_LIBF or <cache>/libf)")
+    p.add_argument("--folds", default=None, help="comma-separated test folds 1..10 (default all)")
+    p.add_argument("--epochs", type=int, default=12, help="BYOL epochs (default 12)")
+    p.add_argument("--steps-per-epoch", type=int, default=50, help="BYOL steps per epoch (default 50)")
+    p.add_argument("--batch-size", type=int, default=256, help="BYOL batch size (default 256)")
+    p.add_argument("--patch-size", type=int, default=24, help="patch side in pixels (default 24)")
+    p.add_argument("--embedding-dim", type=int, default=16, help="patch embedding size (default 16, as D5.2)")
+    p.add_argument("--width", type=int, default=16, help="channels of the encoder's first convolution (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--byol-images", type=int, default=None, help="at most N training photos for BYOL per fold")
+    p.add_argument("--max-byol-epochs", type=int, default=None, help="stop BYOL after N epochs in this call (resume later)")
+    p.add_argument("--encodings", default="concat,symmetric", help="pair encodings (default concat,symmetric)")
+    p.add_argument("--interactions", type=int, default=5, help="EBM interaction terms (default 5; keep small)")
+    p.add_argument("--outer-bags", type=int, default=2, help="EBM outer bags (default 2)")
+    p.add_argument("--max-bins", type=int, default=256, help="EBM bins per feature (default 256)")
+    p.add_argument("--max-rounds", type=int, default=None, help="EBM boosting rounds (default interpret's)")
+    p.add_argument("--n-jobs", type=int, default=-1, help="EBM worker processes (default -1: every core)")
+    p.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
+    p.add_argument("--cache", default=None, help="detection cache file (default: the on-disk cache)")
+    p.add_argument("--geometry", default="dlib-150", help="crops to cut patches from (default dlib-150; 'photo': the photos)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a shared machine)")
+    p.add_argument("--data", default=None, help="data folder holding lfw/")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train_libf)
+
+    e = eval_sub.add_parser("libf", help="LIBF-EBM figures: accuracy vs the deep model, timing, patches, explained pairs")
+    e.add_argument("--model", required=True, help="training folder of `xaiface train libf`")
+    e.add_argument("--out", required=True, help="folder for the figures and JSON")
+    e.add_argument("--deep-report", default=None, help="report.json of `xaiface eval lfw` to compare with")
+    e.add_argument("--fold", type=int, default=None, help="fold whose model explains its own test pairs (default: the report's)")
+    e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat"], help="EBM used for the explanations")
+    e.add_argument("--data", default=None, help="data folder holding lfw/")
+    e.add_argument("--cache", default=None, help="detection cache file (default: the on-disk cache)")
+    e.set_defaults(func=cmd_eval_libf)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `xaiface train libf` / `xaiface eval libf`")
