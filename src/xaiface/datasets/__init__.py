@@ -4,3 +4,7 @@ from __future__ import annotations
 from .lfw import LFW, PAIRS_SHA256, Gender, LFWPair, LFWPerson
 
 __all__ = ["LFW", "PAIRS_SHA256", "Gender", "LFWPair", "LFWPerson"]
+from .utkface import MalformedName, UTKFace, UTKFaceItem  # noqa: E402
+from .vip import VIPAttribute, VIPItem  # noqa: E402
+
+__all__ += ["MalformedName", "UTKFace", "UTKFaceItem", "VIPAttribute", "VIPItem"]

@@ -1,0 +1,270 @@
+"""Command line of the soft-biometrics stage (registered by :mod:`xaiface.cli`).
+
+* ``xaiface traits IMAGE [IMAGE_B]``: the traits of a photo's face(s) as JSON; with two photos,
+  the verdict and its soft-biometric explanation (``--out``: JSON + figure);
+* ``xaiface analyze soft-biometrics --out DIR``: LFW View 2 errors split by traits;
+* ``xaiface analyze disentangle --out DIR``: demographic disentangling on LFW;
+* ``xaiface eval soft-biometrics --out DIR``: estimator accuracy (LFW, UTKFace, VIP_attribute);
+* ``xaiface train body-mass``: fit the BMI / weight regressor on VIP_attribute and save it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
+    """The sub-parsers of top-level command ``name``, created here or shared with other stages."""
+    parser = sub.choices.get(name)
+    if parser is None:
+        parser = sub.add_parser(name, help=help_text)
+    for action in parser._actions:  # another stage may have created the group already
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=dest, required=True)
+
+
+def _folds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        folds = [int(f) - 1 for f in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {text!r}") from None
+    if any(not 0 <= f <= 9 for f in folds):
+        raise ConfigError(f"--folds takes fold numbers 1..10, got {text!r}")
+    return folds
+
+
+def _threshold(v: str) -> str | float:
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def _body_mass_arg(args: argparse.Namespace) -> Any:
+    if not args.body_mass:
+        return False
+    return args.body_mass_model or True
+
+
+def _estimators(args: argparse.Namespace, model: Any) -> list[Any]:
+    from .body_mass import BodyMassEstimator
+    from .traits import get_estimator
+
+    ests: list[Any] = [get_estimator("dlib-gender"), get_estimator("dlib-age")]
+    if args.body_mass:
+        ests.append(BodyMassEstimator(args.body_mass_model, model=model, data=args.data, progress=not args.quiet))
+    for spec in args.estimator or []:
+        name, _, path = spec.partition("=")
+        ests.append(get_estimator(name, model_path=path) if path else get_estimator(name))
+    return ests
+
+
+def cmd_traits(args: argparse.Namespace) -> int:
+    from ..cli import _pipeline
+    from ..io import load_image
+    from .pair import explain_verdict
+    from .traits import estimator_info, list_estimators
+
+    if args.list:
+        rows = [{"name": n, "traits": list(estimator_info(n).traits), "description": estimator_info(n).description,
+                 "needs_user_file": estimator_info(n).needs_user_file} for n in list_estimators()]
+        print(json.dumps({"estimators": rows}, indent=2))
+        return 0
+    if not 1 <= len(args.images) <= 2:
+        raise ConfigError(f"traits takes one photo (its faces' traits) or two (a pair explained), got {len(args.images)}")
+    pipe = _pipeline(args)
+    ests = _estimators(args, pipe.model)
+
+    def traits_of(path: str, faces: list) -> list:
+        photo = load_image(path)
+        merged = [None] * len(faces)
+        for est in ests:
+            for i, ft in enumerate(est.estimate(photo, faces, source=path)):
+                merged[i] = ft if merged[i] is None else merged[i].merged(ft)
+        return merged
+
+    if len(args.images) == 1:
+        path = args.images[0]
+        faces = [a.face for a in (pipe.align_all(path) if args.all_faces else [pipe.align(path)])]
+        result = traits_of(path, faces)
+        print(json.dumps({"image": path, "faces": [ft.to_dict() for ft in result]}, indent=2))
+        return 0
+    a, b = (pipe.align(p) for p in args.images)
+    ta, tb = traits_of(args.images[0], [a.face])[0], traits_of(args.images[1], [b.face])[0]
+    score = pipe.similarity(a, b)
+    genuine = None if args.same is None else bool(args.same)
+    expl = explain_verdict(ta, tb, score, pipe.threshold, genuine=genuine, model=pipe.model.spec.name)
+    data = expl.data()
+    data["threshold_name"] = pipe.threshold_name
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "soft_biometrics.json").write_text(json.dumps(data, indent=2))
+        expl.visualize(out / "soft_biometrics.png")
+        data["files"] = {"json": str(out / "soft_biometrics.json"), "figure": str(out / "soft_biometrics.png")}
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def cmd_analyze_soft(args: argparse.Namespace) -> int:
+    from .analysis import analyze_lfw
+
+    _threads(args)
+    rep = analyze_lfw(args.out, model=args.model, detector=args.detector, threshold=_threshold(args.threshold),
+                      flip=args.flip, data=args.data, folds=_folds(args.folds), pairs_per_fold=args.pairs_per_fold,
+                      body_mass=_body_mass_arg(args), cache=not args.no_cache, examples=args.examples,
+                      progress=not args.quiet)
+    t = rep["threshold"]
+    print(f"LFW View 2: {rep['pairs']} pairs, threshold {t['name']} = {t['value']:.4f}; "
+          f"{rep['false_matches']} false matches, {rep['false_non_matches']} false non-matches")
+    print(Path(rep["files"]["table"]).read_text())
+    for e in rep["examples"]:
+        print(f"{e['kind']}: {e['summary']}\n  {e['json']}\n  {e['figure']}")
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def cmd_analyze_disentangle(args: argparse.Namespace) -> int:
+    from .disentangle import disentangle_lfw
+
+    _threads(args)
+    classifiers = tuple(c.strip() for c in args.classifiers.split(",") if c.strip())
+    rep = disentangle_lfw(args.out, model=args.model, data=args.data, all_images=not args.pair_images_only,
+                          age=not args.no_age, classifiers=classifiers, cache=not args.no_cache, progress=not args.quiet,
+                          seed=args.seed, projection_directions=args.projection_directions, epochs=args.epochs,
+                          encoder=args.encoder, mmd_weight=args.mmd_weight)
+    print(rep["table"])
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def cmd_eval_soft(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_estimators
+
+    _threads(args)
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    rep = evaluate_estimators(args.out, sets=sets, data=args.data, limit=args.limit, folds=args.cv_folds,
+                              cache=not args.no_cache, progress=not args.quiet)
+    print(rep["table"])
+    if "utkface" in rep:
+        bad = rep["utkface"]["malformed_names"]
+        print(f"UTKFace: {len(bad)} malformed file name(s) skipped: " + "; ".join(f"{m['file']!r} ({m['reason']})" for m in bad),
+              file=sys.stderr)
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def cmd_train_body_mass(args: argparse.Namespace) -> int:
+    from .body_mass import TARGETS, BodyMassRegressor, default_body_mass_regressor, vip_embeddings
+
+    _threads(args)
+    if args.subset is None and args.out is None:
+        reg = default_body_mass_regressor(data=args.data, model=args.model, progress=not args.quiet)
+        where = "the default cache location"
+    else:
+        d = vip_embeddings(args.data, args.model, subset=args.subset, progress=not args.quiet)
+        reg = BodyMassRegressor(TARGETS).fit(d["X"], {t: d[t] for t in TARGETS})
+        out = Path(args.out or "body-mass.npz")
+        reg.save(out, meta={"trained_on": "VIP_attribute", "n": int(len(d["X"])), "model": args.model})
+        where = str(out)
+    print(json.dumps({"targets": list(reg.targets), "n_train": reg.n_train_, "saved": where}))
+    return 0
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+
+
+def _common(p: argparse.ArgumentParser, body_mass: bool = True) -> None:
+    p.add_argument("--data", default=None, help="data folder holding lfw/, utkface/, vip_attribute/ (default ../shared/data)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a shared machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if body_mass:
+        p.add_argument("--body-mass", action=argparse.BooleanOptionalAction, default=True,
+                       help="estimate BMI and weight (the VIP_attribute regressor; trained on first use, then cached)")
+        p.add_argument("--body-mass-model", default=None, help="a regressor saved by `xaiface train body-mass --out`")
+
+
+def register(sub: Any, eval_sub: Any) -> None:
+    """Add ``traits``, ``analyze soft-biometrics``, ``analyze disentangle``, ``eval soft-biometrics``, ``train body-mass``."""
+    from ..cli import _add_pipeline_args
+
+    p = sub.add_parser("traits", help="soft-biometric traits (gender, age, BMI, weight) of a face, or a pair explained by them",
+                       description="One photo: each face's traits with confidences (JSON). Two photos: the verdict and "
+                                   "which traits the faces share (accepts) or differ in (rejects); --out adds a figure.")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--all-faces", action="store_true", help="one photo: every face, not only the selected one")
+    p.add_argument("--same", dest="same", action="store_const", const=True, default=None,
+                   help="two photos: they show the same person (the outcome becomes true accept / false reject)")
+    p.add_argument("--different", dest="same", action="store_const", const=False,
+                   help="two photos: they show different people (true reject / false accept)")
+    p.add_argument("--estimator", action="append", default=None, metavar="NAME[=MODEL.onnx]",
+                   help="an extra registered estimator, e.g. dex-age=dex.onnx (see --list)")
+    p.add_argument("--out", default=None, help="two photos: folder for soft_biometrics.json and soft_biometrics.png")
+    p.add_argument("--list", action="store_true", help="list the registered estimators and exit")
+    _common(p)
+    _add_pipeline_args(p)
+    p.set_defaults(func=cmd_traits)
+
+    asub = _subparsers_of(sub, "analyze", "data-set analyses of a stage", "analysis")
+    a = asub.add_parser("soft-biometrics", help="LFW View 2: FMR/FNMR at the EER threshold split by estimated gender, "
+                                               "age gap and BMI gap (table, plots, explained errors)")
+    a.add_argument("--out", required=True)
+    a.add_argument("--model", default="dlib-resnet")
+    a.add_argument("--detector", default="dlib-hog")
+    a.add_argument("--threshold", default="eer", help="a calibrated threshold name of the model (default eer) or a number")
+    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                   help="mirror-averaged embeddings, as `xaiface eval lfw` (default on)")
+    a.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default all)")
+    a.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
+    a.add_argument("--examples", type=int, default=1, help="false accepts and false rejects explained with a figure (default 1)")
+    a.add_argument("--no-cache", action="store_true", help="recompute detections, embeddings and traits")
+    _common(a)
+    a.set_defaults(func=cmd_analyze_soft)
+
+    d = asub.add_parser("disentangle", help="demographic disentangling on LFW: gender / age predictability and "
+                                           "verification before and after")
+    d.add_argument("--out", required=True)
+    d.add_argument("--model", default="dlib-resnet")
+    d.add_argument("--epochs", type=int, default=40)
+    d.add_argument("--encoder", default="linear", choices=["linear", "residual", "mlp"],
+                   help="z = (I + A) x (default), z = x + MLP(x), or a plain MLP")
+    d.add_argument("--mmd-weight", type=float, default=100.0, help="weight of the class-distribution matching term")
+    d.add_argument("--projection-directions", type=int, default=5,
+                   help="gender directions removed by the linear-projection reference (default 5)")
+    d.add_argument("--pair-images-only", action="store_true", help="train on the View 2 pair images only (faster)")
+    d.add_argument("--no-age", action="store_true", help="remove gender only (no apparent-age-group adversary)")
+    d.add_argument("--classifiers", default="logistic,mlp", help="fresh classifiers for predictability (logistic, mlp)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-cache", action="store_true")
+    _common(d, body_mass=False)
+    d.set_defaults(func=cmd_analyze_disentangle)
+
+    e = eval_sub.add_parser("soft-biometrics", help="estimator accuracy: gender on LFW / UTKFace, age on UTKFace, "
+                                                    "BMI and weight on VIP_attribute (cross-validated)")
+    e.add_argument("--out", required=True)
+    e.add_argument("--sets", default="lfw,utkface,vip", help="comma-separated: lfw, utkface, vip")
+    e.add_argument("--limit", type=int, default=None, help="at most N images per set (random, seed 0)")
+    e.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on VIP_attribute (default 5)")
+    e.add_argument("--no-cache", action="store_true")
+    _common(e, body_mass=False)
+    e.set_defaults(func=cmd_eval_soft, cache=True)  # `xaiface eval` reads args.cache
+
+    tsub = _subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
+    t = tsub.add_parser("body-mass", help="fit the BMI / weight regressor on VIP_attribute and save it")
+    t.add_argument("--out", default=None, help="file to save (default: the cache, where `traits` and `analyze` find it)")
+    t.add_argument("--model", default="dlib-resnet")
+    t.add_argument("--subset", type=int, default=None, help="train on N faces only (half of each gender)")
+    _common(t, body_mass=False)
+    t.set_defaults(func=cmd_train_body_mass)

@@ -1,0 +1,175 @@
+"""``xaiface eval soft-biometrics``: how good the estimators are, on data with labels.
+
+* LFW (all 13,233 images, faces as ``xaiface eval lfw`` picks them): gender accuracy against
+  the LFW gender lists (images in both lists or in neither are left out), per class, balanced,
+  and at confidence >= 0.9 with its coverage;
+* UTKFace (the 7,899 well-formed names; the 4 malformed ones are reported and skipped): gender
+  accuracy against the name's label (all faces, and faces aged 18 or more) and age MAE (overall, for true ages 0-80, the model's
+  range, and per age band); photos without a detection use the whole (already cropped) photo;
+* VIP_attribute: BMI and weight MAE, RMSE and Pearson r of the body-mass regressor, k-fold
+  cross-validated (folds stratified by gender), with the constant and per-gender-mean baselines;
+  gender accuracy against the file names.
+
+Writes ``report.json``, ``table.md`` and scatter plots; returns the report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+AGE_BANDS = ((0, 13), (13, 20), (20, 40), (40, 60), (60, 81), (81, 200))
+SETS = ("lfw", "utkface", "vip")
+
+
+def gender_accuracy(predicted: Sequence[str], truth: Sequence[str], confidence: Sequence[float] | None = None) -> dict[str, Any]:
+    """Accuracy of ``"male"``/``"female"`` estimates: overall, per class, balanced, and at confidence >= 0.9."""
+    p, t = np.asarray(predicted), np.asarray(truth)
+    keep = np.isin(t, ("male", "female"))
+    p, t = p[keep], t[keep]
+    if t.size == 0:
+        raise ConfigError("gender_accuracy: no labelled faces")
+    per = {g: float(np.mean(p[t == g] == g)) if np.any(t == g) else None for g in ("male", "female")}
+    out: dict[str, Any] = {"n": int(t.size), "accuracy": float(np.mean(p == t)), "male": per["male"], "female": per["female"],
+                           "balanced_accuracy": float(np.mean([v for v in per.values() if v is not None])),
+                           "n_male": int(np.sum(t == "male")), "n_female": int(np.sum(t == "female"))}
+    if confidence is not None:
+        c = np.asarray(confidence, np.float64)[keep]
+        hi = c >= 0.9
+        out["confident_0.9"] = {"coverage": float(hi.mean()), "accuracy": float(np.mean(p[hi] == t[hi])) if hi.any() else None}
+    return out
+
+
+def age_errors(predicted: Sequence[float], truth: Sequence[float], bands: Sequence[tuple[int, int]] = AGE_BANDS) -> dict[str, Any]:
+    """Age MAE overall, for true ages 0-80, and per band ``[lo, hi)`` of the true age."""
+    p, t = np.asarray(predicted, np.float64), np.asarray(truth, np.float64)
+    e = np.abs(p - t)
+    in_range = t <= 80
+    return {"n": int(t.size), "mae": float(e.mean()), "mae_age_0_80": float(e[in_range].mean()) if in_range.any() else None,
+            "n_age_0_80": int(in_range.sum()), "mean_signed_error": float(np.mean(p - t)),
+            "bands": {f"{lo}-{hi - 1}": {"n": int(((t >= lo) & (t < hi)).sum()),
+                                         "mae": float(e[(t >= lo) & (t < hi)].mean()) if ((t >= lo) & (t < hi)).any() else None}
+                      for lo, hi in bands}}
+
+
+def _limit(items: list, limit: int | None, seed: int = 0) -> list:
+    if limit is None or limit >= len(items):
+        return items
+    idx = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+    return [items[i] for i in idx]
+
+
+def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SETS, data: str | os.PathLike | None = None,
+                        limit: int | None = None, folds: int = 5, cache: Any = True, progress: bool = True,
+                        seed: int = 0) -> dict[str, Any]:
+    """Evaluate the gender, age and body-mass estimators (see the module docstring).
+
+    Args:
+        sets: any of ``"lfw"``, ``"utkface"``, ``"vip"``.
+        limit: at most this many images per set, drawn at random with ``seed`` (quick runs).
+        folds: cross-validation folds for VIP_attribute.
+    """
+    from .batch import estimate_traits, locate_faces
+    from .body_mass import cross_validate_body_mass, vip_embeddings
+    from .dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator
+    from .plots import prediction_scatter
+    from .store import open_store
+
+    unknown = sorted(set(sets) - set(SETS))
+    if unknown:
+        raise ConfigError(f"unknown evaluation set(s) {unknown}; choose from {list(SETS)}")
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = open_store(cache if cache is not True else None)
+    det_cache = cache is not False
+    report: dict[str, Any] = {"sets": list(sets), "limit": limit}
+    md = ["| data set | measure | value |", "|---|---|---|"]
+
+    if "lfw" in sets:
+        from ..datasets import LFW
+
+        lfw = LFW(data)
+        genders = lfw.genders()
+        paths = _limit([str(p) for n in lfw.identities() for p in lfw.images_of(n)], limit, seed)
+        loc = locate_faces(paths, select="center", fallback="median", cache=det_cache, progress=progress)
+        tr, errors = estimate_traits([DlibGenderEstimator()], loc.faces, store=store, progress=progress, desc="gender (LFW)")
+        ok = [p for p in paths if p in tr]
+        labels = [genders.get(Path(p).name, "unlabelled") for p in ok]
+        acc = gender_accuracy([tr[p]["gender"].value for p in ok], labels, [tr[p]["gender"].confidence for p in ok])
+        report["lfw"] = {"images": len(paths), "faces": loc.summary(), "errors": errors,
+                         "left_out": {"ambiguous": labels.count("ambiguous"), "unlabelled": labels.count("unlabelled")},
+                         "gender": acc}
+        md += [f"| LFW ({acc['n']} labelled images) | gender accuracy | {100 * acc['accuracy']:.2f}% |",
+               f"| LFW | gender balanced accuracy (male {100 * acc['male']:.2f}%, female {100 * acc['female']:.2f}%) | "
+               f"{100 * acc['balanced_accuracy']:.2f}% |"]
+
+    if "utkface" in sets:
+        from ..datasets import UTKFace
+
+        utk = UTKFace(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            items = _limit(utk.items(), limit, seed)
+        paths = [str(it.path) for it in items]
+        loc = locate_faces(paths, select="center", fallback="image", cache=det_cache, progress=progress)
+        tr, errors = estimate_traits([DlibGenderEstimator(), DlibAgeEstimator()], loc.faces, store=store,
+                                     progress=progress, desc="gender, age (UTKFace)")
+        ok = [(p, it) for p, it in zip(paths, items) if p in tr]
+        acc = gender_accuracy([tr[p]["gender"].value for p, _ in ok], [it.gender for _, it in ok],
+                              [tr[p]["gender"].confidence for p, _ in ok])
+        adult = [(p, it) for p, it in ok if it.age >= 18]
+        acc_adult = gender_accuracy([tr[p]["gender"].value for p, _ in adult], [it.gender for _, it in adult]) if adult else None
+        pred_age = np.array([float(tr[p]["age"].value) for p, _ in ok])
+        true_age = np.array([it.age for _, it in ok], np.float64)
+        ages = age_errors(pred_age, true_age)
+        prediction_scatter(true_age, pred_age, "age", "years", out / "utkface_age.png",
+                           title=f"UTKFace: dlib age model, MAE {ages['mae']:.2f} y (0-80: {ages['mae_age_0_80']:.2f} y)")
+        report["utkface"] = {"images": len(paths), "faces": loc.summary(), "errors": errors,
+                             "malformed_names": [{"file": m.path.name, "reason": m.reason} for m in utk.malformed()],
+                             "gender": acc, "gender_age_18_plus": acc_adult, "age": ages}
+        md += [f"| UTKFace ({acc['n']} images) | gender accuracy | {100 * acc['accuracy']:.2f}% |",
+               f"| UTKFace | gender balanced accuracy (male {100 * acc['male']:.2f}%, female {100 * acc['female']:.2f}%) | "
+               f"{100 * acc['balanced_accuracy']:.2f}% |",
+               *([f"| UTKFace ({acc_adult['n']} images) | gender accuracy, true age >= 18 | {100 * acc_adult['accuracy']:.2f}% |"]
+                 if acc_adult else []),
+               f"| UTKFace | age MAE, all ages | {ages['mae']:.2f} years |",
+               f"| UTKFace ({ages['n_age_0_80']} images) | age MAE, true age 0-80 (the model's range) | {ages['mae_age_0_80']:.2f} years |"]
+
+    if "vip" in sets:
+        d = vip_embeddings(data, subset=limit, cache=cache, progress=progress, seed=seed)
+        cv = cross_validate_body_mass(d["X"], {"bmi": d["bmi"], "weight": d["weight"]}, strata=d["male"], folds=folds, seed=seed)
+        for t, unit in (("bmi", "kg/m^2"), ("weight", "kg")):
+            r = cv[t]
+            prediction_scatter(np.array(r["truth"]), np.array(r["predictions"]), t.upper() if t == "bmi" else t, unit,
+                               out / f"vip_{t}.png", title=f"VIP_attribute, {folds}-fold CV: MAE {r['mae']:.2f}, r = {r['pearson_r']:.3f}")
+            md += [f"| VIP_attribute ({cv['n']} faces, {folds}-fold CV) | {t} MAE / RMSE / Pearson r | {r['mae']:.2f} / "
+                   f"{r['rmse']:.2f} {unit} / {r['pearson_r']:.3f} |",
+                   f"| VIP_attribute | {t} baseline MAE: training mean / per-gender mean | {r['baseline_mae']:.2f} / "
+                   f"{r['baseline_gender_mae']:.2f} {unit} |",
+                   f"| VIP_attribute | {t}: mean confidence vs fraction within +-{r['tolerance']:g} {unit} | "
+                   f"{r['mean_confidence']:.3f} vs {r['fraction_within_tolerance']:.3f} |"]
+        from ..datasets import VIPAttribute
+
+        by_path = {str(it.path): it for it in VIPAttribute(data).items()}
+        loc = locate_faces(d["paths"], select="center", fallback="image", cache=det_cache, progress=False)
+        tr, _ = estimate_traits([DlibGenderEstimator()], loc.faces, store=store, progress=progress, desc="gender (VIP)")
+        acc = gender_accuracy([tr[p]["gender"].value for p in d["paths"] if p in tr],
+                              [by_path[p].gender for p in d["paths"] if p in tr])
+        md.append(f"| VIP_attribute ({acc['n']} faces) | gender accuracy | {100 * acc['accuracy']:.2f}% |")
+        report["vip"] = {"faces": len(d["paths"]), "fallback_boxes": len(d["fallback"]), "errors": d["errors"],
+                         "body_mass_cv": {t: {k: v for k, v in cv[t].items() if k not in ("predictions", "std", "truth")}
+                                          for t in ("bmi", "weight")},
+                         "gender": acc}
+    report["table"] = "\n".join(md) + "\n"
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "table.md").write_text(report["table"])
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
