@@ -44,7 +44,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..datasets import LFW
+from ..datasets import LFW, first_pairs_per_fold
 from ..datasets.lfw import LFWPair
 from ..errors import ConfigError, DatasetError
 from ..io import array_sha256
@@ -182,14 +182,7 @@ def select_pairs(pairs: Sequence[Any], n_pairs: int | None = None, folds: Iterab
     if per_class < 1:
         raise ConfigError(f"--pairs {n_pairs} is too few for {len(fold_list)} fold(s): at least {2 * len(fold_list)} "
                           "(one genuine and one impostor pair per fold)")
-    count: dict[tuple[int, bool], int] = {}
-    out = []
-    for p in keep:
-        c = count.get((p.fold, p.same), 0)
-        if c < per_class:
-            out.append(p)
-            count[(p.fold, p.same)] = c + 1
-    return out
+    return first_pairs_per_fold(keep, per_class)
 
 
 def _hash_chunk(arrays: dict[str, np.ndarray]) -> dict[str, str]:

@@ -289,3 +289,18 @@ class _Lines:
     def fail(self, expected: str) -> NoReturn:
         """Raise a :class:`DatasetError` for the current line."""
         raise DatasetError(f"{self.path}, line {self.lineno}: expected {expected}")
+
+
+def first_pairs_per_fold(pairs: list[LFWPair], per_class: int) -> list[LFWPair]:
+    """The first ``per_class`` genuine and ``per_class`` impostor pairs of each fold, in order.
+
+    The balanced subset every quick run uses (``--pairs-per-fold``, ``--pairs``).
+    """
+    count: dict[tuple[int, bool], int] = {}
+    kept = []
+    for p in pairs:
+        c = count.get((p.fold, p.same), 0)
+        if c < per_class:
+            kept.append(p)
+            count[(p.fold, p.same)] = c + 1
+    return kept

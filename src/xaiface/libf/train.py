@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..datasets import first_pairs_per_fold
 from ..errors import ConfigError, DatasetError
 from .byol import BYOLConfig, train_byol
 from .data import PatchBank, build_patch_bank
@@ -178,15 +179,7 @@ def train_libf(out: str | os.PathLike, config: LIBFTrainConfig | None = None, *,
 def _keep_pairs(pairs: list[Any], per_fold: int | None) -> list[Any]:
     if not per_fold:
         return pairs
-    k = max(1, per_fold // 2)
-    count: dict[tuple[int, bool], int] = {}
-    kept = []
-    for p in pairs:
-        c = count.get((p.fold, p.same), 0)
-        if c < k:
-            kept.append(p)
-            count[(p.fold, p.same)] = c + 1
-    return kept
+    return first_pairs_per_fold(pairs, max(1, per_fold // 2))
 
 
 def _train_fold(root: Path, cfg: LIBFTrainConfig, k: int, bank: PatchBank, ident_fold: np.ndarray, pa: np.ndarray,

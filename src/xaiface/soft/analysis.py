@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..datasets import first_pairs_per_fold
 from ..errors import ConfigError, DatasetError
 from .pair import explain_verdict
 from .traits import FaceTraits
@@ -157,15 +158,7 @@ def _select_pairs(pairs: list, folds: Sequence[int] | None, pairs_per_fold: int 
     if folds:
         pairs = [p for p in pairs if p.fold in set(folds)]
     if pairs_per_fold:
-        k = max(1, pairs_per_fold // 2)
-        count: dict[tuple[int, bool], int] = {}
-        kept = []
-        for p in pairs:
-            c = count.get((p.fold, p.same), 0)
-            if c < k:
-                kept.append(p)
-                count[(p.fold, p.same)] = c + 1
-        pairs = kept
+        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
     if not pairs:
         raise DatasetError(f"no LFW pairs in folds {folds}")
     return pairs

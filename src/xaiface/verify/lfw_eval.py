@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..align import align_face
-from ..datasets import LFW
+from ..datasets import LFW, first_pairs_per_fold
 from ..detect.base import get_detector, select_faces
 from ..detect.batch import detect_many
 from ..detect.cache import DetectionCache
@@ -84,15 +84,7 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
     if folds:
         pairs = [p for p in pairs if p.fold in set(folds)]
     if pairs_per_fold:  # a quick run: the first k genuine and k impostor pairs of each fold
-        k = max(1, pairs_per_fold // 2)
-        count: dict[tuple[int, bool], int] = {}
-        kept = []
-        for p in pairs:
-            c = count.get((p.fold, p.same), 0)
-            if c < k:
-                kept.append(p)
-                count[(p.fold, p.same)] = c + 1
-        pairs = kept
+        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
     if not pairs:
         raise DatasetError(f"no LFW pairs in folds {folds}")
     paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
