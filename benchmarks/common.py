@@ -26,20 +26,7 @@ def median(xs: list[float]) -> float:
 
 def lfw_dlib_chips(n: int, data: str | None = None) -> np.ndarray:
     """``(n, 150, 150, 3)`` dlib chips (dlib's own detector, 5-point shape and get_face_chip) of LFW photos."""
-    import dlib
-
     from xaiface.datasets import LFW
-    from xaiface.io import load_image
-    from xaiface.models.dlib_resnet import dlib_model_path
+    from xaiface.models.dlib_resnet import dlib_reference_chips
 
-    det = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
-    chips = []
-    for p in LFW(data).pairs():
-        img = load_image(p.path_a)
-        r = det(img, 1)
-        if len(r):
-            chips.append(dlib.get_face_chip(img, sp(img, r[0]), size=150, padding=0.25))
-        if len(chips) == n:
-            break
-    return np.stack(chips)
+    return dlib_reference_chips((p.path_a for p in LFW(data).pairs()), n)

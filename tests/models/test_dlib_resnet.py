@@ -7,7 +7,7 @@ import torch
 
 from xaiface.errors import WeightsError
 from xaiface.models import get_model
-from xaiface.models.dlib_resnet import default_weights_path, dlib_model_path, load_dlib_resnet
+from xaiface.models.dlib_resnet import default_weights_path, dlib_model_path, dlib_reference_chips, load_dlib_resnet
 from xaiface.models.dlib_serialize import DlibReader, read_dlib_net
 
 N_FACES = 60
@@ -16,21 +16,7 @@ N_FACES = 60
 @pytest.fixture(scope="module")
 def dlib_chips(lfw):
     """dlib's own chips (get_face_chip) of N_FACES LFW photos, from dlib's own detector and 5-point shape."""
-    import dlib
-
-    det = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
-    from xaiface.io import load_image
-
-    chips = []
-    for p in lfw.pairs()[::97]:
-        img = load_image(p.path_a)
-        rects = det(img, 1)
-        if len(rects):
-            chips.append(dlib.get_face_chip(img, sp(img, rects[0]), size=150, padding=0.25))
-        if len(chips) == N_FACES:
-            break
-    return np.stack(chips)
+    return dlib_reference_chips((p.path_a for p in lfw.pairs()[::97]), N_FACES)
 
 
 def test_descriptor_equals_dlib(dlib_model, dlib_chips):

@@ -53,6 +53,30 @@ def dlib_model_path(name: str) -> Path:
     return default_weights_path().parent / name
 
 
+def dlib_reference_chips(photos, n: int) -> "np.ndarray":
+    """dlib's own pipeline (HOG detector, 5-point shape, ``get_face_chip`` 150 px, padding 0.25)
+    on the first ``n`` photos where it finds a face: ``(n, 150, 150, 3)`` uint8.
+
+    The reference against which the port is checked (tests) and timed (benchmarks).
+    """
+    import dlib
+    import numpy as np
+
+    from ..io import load_image
+
+    det = dlib.get_frontal_face_detector()
+    sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
+    chips = []
+    for path in photos:
+        img = load_image(path)
+        rects = det(img, 1)
+        if len(rects):
+            chips.append(dlib.get_face_chip(img, sp(img, rects[0]), size=150, padding=0.25))
+        if len(chips) == n:
+            break
+    return np.stack(chips)
+
+
 class _Block(nn.Module):
     """One residual block; ``down`` blocks use a stride-2 unpadded first conv and a pooled skip."""
 
