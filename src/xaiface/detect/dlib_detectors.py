@@ -149,3 +149,15 @@ def _hog(**kwargs: Any) -> DlibHogDetector:
 @register_detector("dlib-mmod", "dlib MMOD CNN detector + dlib shape predictors")
 def _mmod(**kwargs: Any) -> DlibMmodDetector:
     return DlibMmodDetector(**kwargs)
+
+
+def landmarks68(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """dlib's 68 iBUG landmarks ``(68, 2)`` (photo pixels) of the face inside ``box`` (x1, y1, x2, y2).
+
+    Used by landmark-driven image edits (beautification warps); the shape predictor's model is
+    under the iBUG 300-W licence (no commercial use).
+    """
+    import dlib
+
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return _parts(_predictor("shape_predictor_68_face_landmarks.dat")(_check(image), dlib.rectangle(x1, y1, x2 - 1, y2 - 1)))

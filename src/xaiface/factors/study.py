@@ -1,0 +1,632 @@
+"""``xaiface study factors``: how an influencing factor changes recognition and its explanations.
+
+For one factor and a list of levels, over LFW View 2 pairs (all 6,000, or a subset):
+
+1. **Clean reference.** Every photo is detected (cached), one face chosen (``center``, as
+   ``xaiface eval lfw``; photos without a face get the median-box fallback of that command),
+   aligned and embedded (mirror-averaged by default). The *clean threshold* is the EER threshold
+   of the clean scores of the same pairs.
+2. **Each level.** The transform is applied to the photo (both photos of each pair, or only the
+   second with ``apply="probe"``), and the pipeline reruns on the transformed photo: detection
+   (that is part of the factor's effect), face choice, alignment, embedding. A transformed photo
+   where the detector finds no face is counted as a *detection failure* and scored with the same
+   median-box fallback, so every pair keeps a score. With ``reuse_landmarks=True`` the clean
+   photo's face and landmarks align the transformed photo instead (no detection rerun); such a
+   run is a different run (its own key) and reported as such.
+3. **Metrics per level:** EER (at its own threshold), FMR and FNMR at the clean threshold, 10-fold
+   LFW accuracy, detection failures, bits per pixel (codecs: the exact bitstream size), PSNR of
+   the transformed photo against the clean one.
+4. **Explanation drift** on a fixed balanced subset of pairs (``drift_pairs``): the xSSAB
+   combined map of each transformed photo against its partner, compared with the clean pair's map
+   of the same photo by Spearman rank correlation and by the overlap of the top-10% pixels
+   (``|top(clean) ∩ top(degraded)| / k``). Maps are compared in the aligned crop's coordinates:
+   both crops are aligned to the same template, so a pixel means the same facial location in
+   both (the landmarks themselves may move under the transform; that is part of the drift).
+
+Everything is stored as it is produced (SQLite, one row per photo and level, committed per
+batch), so an interrupted study resumes where it stopped; ``max_new_images`` stops a run after
+that many newly computed photos (time-boxed runs and the resume test).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DatasetError, XaifaceError
+from .transforms import factor_info, get_transform, psnr
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (run_key TEXT PRIMARY KEY, config TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    run_key TEXT NOT NULL, level TEXT NOT NULL, path TEXT NOT NULL,
+    nbytes INTEGER, pixels INTEGER, psnr REAL, detected INTEGER, fallback INTEGER, face_found INTEGER,
+    emb BLOB, emb_mirror BLOB, error TEXT, seconds REAL, created REAL NOT NULL,
+    PRIMARY KEY (run_key, level, path)
+);
+CREATE TABLE IF NOT EXISTS drift (
+    run_key TEXT NOT NULL, level TEXT NOT NULL, pair INTEGER NOT NULL, image INTEGER NOT NULL,
+    spearman REAL, top10 REAL, error TEXT, created REAL NOT NULL,
+    PRIMARY KEY (run_key, level, pair, image)
+);
+"""
+
+
+@dataclass
+class StudyConfig:
+    """What defines a study run (its key is a hash of everything but the levels).
+
+    Attributes:
+        factor, params: the registered factor and its fixed parameters.
+        model, detector, select, flip: the pipeline (``flip``: mirror-averaged embeddings).
+        apply: ``"both"`` photos of a pair, or ``"probe"`` (the second photo only).
+        reuse_landmarks: align transformed photos with the clean photo's face (no detection rerun).
+        folds: 0-based folds (``None``: all); pairs_per_fold: the first N/2 genuine + N/2
+            impostor pairs of each fold (``None``: all 600).
+        drift_pairs: pairs (spread evenly over the folds) whose xSSAB maps are compared; 0 = none.
+    """
+
+    factor: str
+    params: dict[str, Any] = field(default_factory=dict)
+    model: str = "dlib-resnet"
+    detector: str = "dlib-hog"
+    select: str = "center"
+    flip: bool = True
+    apply: str = "both"
+    reuse_landmarks: bool = False
+    folds: list[int] | None = None
+    pairs_per_fold: int | None = None
+    drift_pairs: int = 300
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def level_key(level: float | None) -> str:
+    return "clean" if level is None else repr(float(level))
+
+
+# ---------------------------------------------------------------------------------------------
+# per-photo work (runs on worker processes)
+
+_W: dict[str, Any] = {}
+
+
+def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
+    """Register plug-in codecs: ``{"kind": "module", "name": MOD}`` imports a module that calls
+    :func:`~xaiface.factors.register_codec`; ``{"kind": "command", "name", "encode", "decode",
+    "suffix", "levels"}`` registers a :class:`~xaiface.factors.CommandCodec`. Specs are plain data,
+    so worker processes register the same codecs."""
+    import importlib
+
+    from .transforms import CommandCodec, register_codec
+
+    for spec in specs or []:
+        if spec.get("kind") == "module":
+            try:
+                importlib.import_module(spec["name"])
+            except ImportError as e:
+                raise ConfigError(f"plug-in module {spec['name']!r} cannot be imported ({e})") from None
+        elif spec.get("kind") == "command":
+            register_codec(spec["name"], CommandCodec.factory(spec["encode"], spec["decode"], spec.get("suffix", ".bin")),
+                           default_levels=spec.get("levels") or (), description=f"external codec: {spec['encode']}")
+        else:
+            raise ConfigError(f"unknown plug-in spec {spec!r}")
+
+
+def _init_worker(detector: str, plugins: Sequence[dict[str, Any]] | None = None) -> None:
+    import torch
+
+    register_plugins(plugins)
+
+    torch.set_num_threads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    _W["detector"] = detector
+
+
+def _detector():
+    from ..detect.base import get_detector
+
+    if "det" not in _W:
+        _W["det"] = get_detector(_W.get("detector", "dlib-hog"))
+    return _W["det"]
+
+
+def process_photo(task: dict[str, Any]) -> dict[str, Any]:
+    """Transform one photo, rerun detection (or reuse the clean face), choose and align the face.
+
+    ``task``: path, factor, params, level (``None``: clean), face (the clean face's dict, used when
+    ``reuse`` or for the clean level), fallback_box, select, geometry, reuse.
+    Returns the crop (or an error) with nbytes, pixels, psnr, detected, fallback, face_found.
+    """
+    from ..align import align_face
+    from ..detect.base import select_faces
+    from ..errors import NoFaceError
+    from ..io import load_image
+    from ..types import DetectedFace
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"path": task["path"], "nbytes": None, "pixels": None, "psnr": None, "detected": None,
+                           "fallback": None, "face_found": None, "crop": None, "error": None}
+    try:
+        image = load_image(task["path"])
+        out["pixels"] = int(image.shape[0] * image.shape[1])
+        if task["level"] is not None:
+            t = get_transform(task["factor"], task["level"], **task["params"])
+            r = t(image)
+            out["nbytes"], out["psnr"] = r.nbytes, psnr(image, r.image)
+            if "face_found" in r.info:
+                out["face_found"] = bool(r.info["face_found"])
+            photo = r.image
+        else:
+            photo = image
+        clean_face = DetectedFace.from_dict(task["face"])
+        if task["level"] is None or task["reuse"]:
+            face = clean_face
+            out["detected"] = None if task["level"] is not None else (not clean_face.fallback)
+            out["fallback"] = bool(clean_face.fallback)
+        else:
+            det = _detector()
+            try:
+                face = select_faces(det.detect(photo), photo.shape, task["select"], source=task["path"])[0]
+                out["detected"], out["fallback"] = True, False
+            except NoFaceError:
+                face = det.face_in_box(photo, np.asarray(task["fallback_box"], dtype=np.float64))
+                out["detected"], out["fallback"] = False, True
+        out["crop"] = align_face(photo, face, task["geometry"], source=task["path"]).image
+    except XaifaceError as e:
+        out["error"] = str(e)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the store
+
+
+class StudyStore:
+    """The SQLite file of a study folder (``study.sqlite``)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = sqlite3.connect(self.path)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            self.con.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise DatasetError(f"{self.path}: not a usable study database ({e})") from None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def register(self, key: str, config: dict[str, Any]) -> None:
+        with self.con:
+            self.con.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?)", (key, json.dumps(config, sort_keys=True), time.time()))
+
+    def done(self, key: str, level: str) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT path FROM images WHERE run_key=? AND level=?", (key, level))}
+
+    def put_images(self, key: str, level: str, rows: Sequence[dict[str, Any]]) -> None:
+        def blob(a: Any) -> bytes | None:
+            return None if a is None else np.asarray(a, dtype=np.float32).tobytes()
+
+        with self.con:
+            self.con.executemany(
+                "INSERT OR REPLACE INTO images VALUES (?,?,?, ?,?,?,?,?,?, ?,?,?,?,?)",
+                [(key, level, r["path"], r["nbytes"], r["pixels"], r["psnr"] if r["psnr"] is None or np.isfinite(r["psnr"]) else None,
+                  _b(r["detected"]), _b(r["fallback"]), _b(r["face_found"]), blob(r.get("emb")), blob(r.get("emb_mirror")),
+                  r["error"], float(r.get("seconds", 0.0)), time.time()) for r in rows])
+
+    def images(self, key: str, level: str) -> dict[str, dict[str, Any]]:
+        cur = self.con.execute("SELECT path, nbytes, pixels, psnr, detected, fallback, face_found, emb, emb_mirror, error "
+                               "FROM images WHERE run_key=? AND level=?", (key, level))
+        out = {}
+        for path, nb, px, ps, det, fb, ff, e, em, err in cur:
+            out[path] = {"nbytes": nb, "pixels": px, "psnr": ps, "detected": _ub(det), "fallback": _ub(fb),
+                         "face_found": _ub(ff), "emb": None if e is None else np.frombuffer(e, np.float32),
+                         "emb_mirror": None if em is None else np.frombuffer(em, np.float32), "error": err}
+        return out
+
+    def drift_done(self, key: str, level: str) -> set[int]:
+        return {int(r[0]) for r in self.con.execute("SELECT DISTINCT pair FROM drift WHERE run_key=? AND level=?", (key, level))}
+
+    def put_drift(self, key: str, level: str, rows: Sequence[tuple[int, int, float | None, float | None, str | None]]) -> None:
+        with self.con:
+            self.con.executemany("INSERT OR REPLACE INTO drift VALUES (?,?,?,?,?,?,?,?)",
+                                 [(key, level, int(p), int(i), s, t, err, time.time()) for p, i, s, t, err in rows])
+
+    def drift(self, key: str, level: str) -> list[tuple[int, int, float | None, float | None, str | None]]:
+        return [(int(p), int(i), s, t, e) for p, i, s, t, e in self.con.execute(
+            "SELECT pair, image, spearman, top10, error FROM drift WHERE run_key=? AND level=? ORDER BY pair, image", (key, level))]
+
+
+def _b(v: bool | None) -> int | None:
+    return None if v is None else int(bool(v))
+
+
+def _ub(v: int | None) -> bool | None:
+    return None if v is None else bool(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# drift measures
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two maps (average ranks for ties); NaN when either map is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return float("nan") if den == 0 else float((ra * rb).sum() / den)
+
+
+def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
+    """``|top_k(a) ∩ top_k(b)| / k`` with ``k = round(fraction * pixels)`` (ties broken by index)."""
+    a, b = np.ravel(a), np.ravel(b)
+    k = max(1, int(round(fraction * a.size)))
+    ta = np.argsort(-a, kind="stable")[:k]
+    tb = np.argsort(-b, kind="stable")[:k]
+    return float(np.intersect1d(ta, tb).size / k)
+
+
+# ---------------------------------------------------------------------------------------------
+# the runner
+
+
+class _Pool:
+    """Worker processes (spawn) for :func:`process_photo`, or in-process when ``workers == 0``."""
+
+    def __init__(self, workers: int, detector: str, plugins: Sequence[dict[str, Any]] | None = None):
+        self.workers = workers
+        self.ex = None
+        if workers > 0:
+            import multiprocessing as mp
+
+            self.ex = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(detector, list(plugins or [])))
+        else:
+            _W["detector"] = detector
+            _W.pop("det", None)
+
+    def map(self, tasks: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        if self.ex is None:
+            return (process_photo(t) for t in tasks)
+        return self.ex.imap(process_photo, tasks, chunksize=4)
+
+    def close(self) -> None:
+        if self.ex is not None:
+            self.ex.terminate()
+            self.ex.join()
+
+
+def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[float] | None = None, *,
+                     params: dict[str, Any] | None = None, model: str = "dlib-resnet", weights: Any = None,
+                     detector: str = "dlib-hog", select: str = "center", flip: bool = True, apply: str = "both",
+                     reuse_landmarks: bool = False, folds: Sequence[int] | None = None,
+                     pairs_per_fold: int | None = None, drift_pairs: int = 300, data: str | os.PathLike | None = None,
+                     cache: str | os.PathLike | bool = True, workers: int | None = None, batch_size: int = 64,
+                     max_new_images: int | None = None, plugins: Sequence[dict[str, Any]] | None = None,
+                     progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) a study; returns its summary (also ``summary.json``, ``summary.md``, ``curves.png``).
+
+    Args:
+        out_dir: the study folder (``study.sqlite`` and the summaries).
+        factor, levels, params: the factor (see :func:`~xaiface.factors.list_factors`), its levels
+            (default: the factor's registered ones) and fixed parameters.
+        apply: ``"both"`` or ``"probe"``. reuse_landmarks: see the module docstring.
+        folds: 0-based folds. pairs_per_fold: balanced subset per fold (``None``: all).
+        drift_pairs: size of the xSSAB drift subset (``0``: no drift).
+        workers: processes for transform + detection (default 2; ``0`` runs in this process).
+        max_new_images: stop after this many newly computed photos (the summary is then partial
+            and says so: ``complete`` is false).
+        plugins: plug-in codec specs (see :func:`register_plugins`), registered here and in workers.
+    Raises:
+        ConfigError: unknown factor, bad levels or options. DatasetError: unreadable data.
+    """
+    from tqdm import tqdm
+
+    from ..bench.faces import choose_faces
+    from ..datasets import LFW, first_pairs_per_fold
+    from ..models.registry import get_model
+
+    register_plugins(plugins)
+    info = factor_info(factor)
+    levels = [float(v) for v in (levels if levels else info.default_levels)]
+    if not levels:
+        raise ConfigError(f"factor {factor!r} has no default levels; pass levels")
+    if len(set(levels)) != len(levels):
+        raise ConfigError(f"levels repeat: {levels}")
+    params = dict(params or {})
+    for lv in levels:  # validate every level before any work
+        get_transform(factor, lv, **params)
+    if apply not in ("both", "probe"):
+        raise ConfigError(f"apply must be 'both' or 'probe', got {apply!r}")
+    if drift_pairs < 0:
+        raise ConfigError(f"drift_pairs must be >= 0, got {drift_pairs}")
+    cfg = StudyConfig(factor, params, model, detector, select, bool(flip), apply, bool(reuse_landmarks),
+                      sorted(set(int(f) for f in folds)) if folds else None, pairs_per_fold, int(drift_pairs))
+    key = cfg.key()
+    out = Path(out_dir)
+    store = StudyStore(out / "study.sqlite")
+    store.register(key, asdict(cfg))
+    t_start = time.perf_counter()
+
+    lfw = LFW(data)
+    pairs = lfw.pairs()
+    if cfg.folds:
+        pairs = [p for p in pairs if p.fold in set(cfg.folds)]
+    if pairs_per_fold:
+        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
+    if not pairs:
+        raise DatasetError(f"no LFW pairs in folds {folds}")
+    n_folds = len({p.fold for p in pairs})
+    drift_set = first_pairs_per_fold(pairs, max(1, drift_pairs // (2 * n_folds))) if drift_pairs else []
+    drift_set = drift_set[:drift_pairs]
+    paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
+    transformed = paths if apply == "both" else sorted({str(p.path_b) for p in pairs})
+    fr = get_model(model, weights=weights)
+    geometry = fr.spec.preprocessing.geometry
+    chosen = choose_faces(paths, detector=detector, select=select, cache=cache, workers=workers, progress=progress)
+    fallback_box = None if chosen.fallback_box is None else [float(v) for v in chosen.fallback_box]
+    if fallback_box is None:  # every clean photo had a face: the median of the chosen boxes still serves
+        fallback_box = [float(v) for v in np.median(np.stack([f.box for f in chosen.faces.values()]), axis=0)]
+
+    workers = 2 if workers is None else int(workers)
+    pool = None
+    new_images = 0
+    complete = True
+
+    def base_task(path: str, level: float | None) -> dict[str, Any]:
+        return {"path": path, "factor": factor, "params": params, "level": level, "face": chosen.faces[path].to_dict(),
+                "fallback_box": fallback_box, "select": select, "geometry": geometry, "reuse": bool(reuse_landmarks)}
+
+    def embed_rows(rows: list[dict[str, Any]]) -> None:
+        ok = [r for r in rows if r["crop"] is not None]
+        if ok:
+            crops = np.stack([r["crop"] for r in ok])
+            e = fr.embed(crops, batch_size=batch_size)
+            em = fr.embed(np.ascontiguousarray(crops[:, :, ::-1]), batch_size=batch_size)
+            for r, a, b in zip(ok, e, em):
+                r["emb"], r["emb_mirror"] = a, b
+
+    try:
+        for level in [None, *levels]:
+            lk = level_key(level)
+            todo_paths = paths if level is None else transformed
+            done = store.done(key, lk)
+            todo = [p for p in todo_paths if p not in done]
+            if max_new_images is not None:
+                room = max(0, max_new_images - new_images)
+                if len(todo) > room:
+                    todo, complete = todo[:room], False
+            if not todo:
+                continue
+            if pool is None:
+                pool = _Pool(workers, detector, plugins)
+            it = pool.map([base_task(p, level) for p in todo])
+            buf: list[dict[str, Any]] = []
+            bar = tqdm(total=len(todo), desc=f"{factor} {lk}", disable=not progress, unit="img")
+            for r in it:
+                buf.append(r)
+                if len(buf) >= batch_size:
+                    embed_rows(buf)
+                    store.put_images(key, lk, buf)
+                    bar.update(len(buf))
+                    new_images += len(buf)
+                    buf = []
+            if buf:
+                embed_rows(buf)
+                store.put_images(key, lk, buf)
+                bar.update(len(buf))
+                new_images += len(buf)
+            bar.close()
+            if not complete:
+                break
+        if complete and drift_set:
+            _run_drift(store, key, cfg, levels, drift_set, base_task, fr, progress)
+    finally:
+        if pool is not None:
+            pool.close()
+
+    summary = summarise(store, key, cfg, levels, pairs, drift_set, transformed, info)
+    summary["complete"] = complete and all(len(store.done(key, level_key(lv))) == len(transformed) for lv in levels)
+    summary["clean_photos_without_face"] = len(chosen.no_face)
+    summary["fallback_box"] = fallback_box
+    summary["wall_s_this_call"] = round(time.perf_counter() - t_start, 1)
+    summary["run_key"] = key
+    store.close()
+    _write_summary(out, summary)
+    return summary
+
+
+def _run_drift(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[float], drift_set: list[Any],
+               base_task: Any, fr: Any, progress: bool) -> None:
+    """xSSAB maps of the drift pairs, clean and at each level, compared per transformed photo."""
+    from tqdm import tqdm
+
+    from ..explain import get_explainer
+    from ..explain.base import FacePair, Verifier, _as_aligned
+
+    todo_levels = [lv for lv in levels if len(store.drift_done(key, level_key(lv))) < len(drift_set)]
+    if not todo_levels:
+        return
+    xp = get_explainer("xssab", Verifier(fr, threshold="eer"))
+    clean_crop: dict[str, np.ndarray] = {}
+    for p in sorted({str(q.path_a) for q in drift_set} | {str(q.path_b) for q in drift_set}):
+        r = process_photo(base_task(p, None))
+        clean_crop[p] = r["crop"]
+    clean_maps = {}
+    for q in tqdm(drift_set, desc="drift: clean maps", disable=not progress, unit="pair"):
+        a, b = clean_crop[str(q.path_a)], clean_crop[str(q.path_b)]
+        if a is None or b is None:
+            continue
+        clean_maps[q.index] = xp.explain(FacePair(_as_aligned(a), _as_aligned(b))).maps("combined")
+    which = (0, 1) if cfg.apply == "both" else (1,)
+    for lv in todo_levels:
+        lk = level_key(lv)
+        done = store.drift_done(key, lk)
+        cache: dict[str, dict[str, Any]] = {}
+        rows = []
+        for q in tqdm([q for q in drift_set if q.index not in done], desc=f"drift {lk}", disable=not progress, unit="pair"):
+            crops = []
+            for i, path in enumerate((str(q.path_a), str(q.path_b))):
+                if i in which:
+                    if path not in cache:
+                        cache[path] = process_photo(base_task(path, lv))
+                    crops.append(cache[path]["crop"])
+                else:
+                    crops.append(clean_crop[path])
+            if q.index not in clean_maps or any(c is None for c in crops):
+                rows += [(q.index, i, None, None, "no crop") for i in which]
+                continue
+            deg = xp.explain(FacePair(_as_aligned(crops[0]), _as_aligned(crops[1]))).maps("combined")
+            for i in which:
+                rows.append((q.index, i, rank_correlation(clean_maps[q.index][i], deg[i]),
+                             top_overlap(clean_maps[q.index][i], deg[i]), None))
+            if len(rows) >= 64:
+                store.put_drift(key, lk, rows)
+                rows = []
+        if rows:
+            store.put_drift(key, lk, rows)
+
+
+def summarise(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[float], pairs: list[Any],
+              drift_set: list[Any], transformed: list[str], info: Any) -> dict[str, Any]:
+    """Metrics per level from the stored rows (levels not yet complete are marked partial)."""
+    from ..verify.metrics import eer, fmr_fnmr
+    from ..verify.protocol import lfw_protocol
+
+    labels = np.array([p.same for p in pairs], dtype=int)
+    fold_ids = np.array([p.fold for p in pairs])
+    clean = store.images(key, "clean")
+
+    def emb(row: dict[str, Any] | None) -> np.ndarray | None:
+        if row is None or row["emb"] is None:
+            return None
+        if not cfg.flip:
+            return row["emb"]
+        e = row["emb"] + row["emb_mirror"]
+        return e / np.linalg.norm(e)
+
+    def scores(rows_a: dict[str, Any], rows_b: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        s = np.full(len(pairs), np.nan)
+        for i, p in enumerate(pairs):
+            ea, eb = emb(rows_a.get(str(p.path_a))), emb(rows_b.get(str(p.path_b)))
+            if ea is not None and eb is not None:
+                s[i] = float(ea @ eb)
+        return s, np.isfinite(s)
+
+    s_clean, ok_clean = scores(clean, clean)
+    if not ok_clean.all():
+        raise DatasetError(f"clean reference incomplete: {int((~ok_clean).sum())} of {len(pairs)} pairs unscored "
+                           "(resume the study to finish it)")
+    clean_eer, thr = eer(s_clean, labels)
+    cfmr, cfnmr = fmr_fnmr(s_clean, labels, thr)
+    several_folds = len(set(fold_ids.tolist())) >= 2  # the 10-fold accuracy needs held-out folds
+    crep = lfw_protocol(s_clean, labels, fold_ids) if several_folds else None
+    rows = [{"level": "clean", "eer": clean_eer, "fmr": cfmr, "fnmr": cfnmr,
+             "accuracy": crep.mean_accuracy if crep else None, "accuracy_std": crep.std_accuracy if crep else None, "bpp": None, "psnr_db": None,
+             "detection_failure_rate": float(np.mean([not r["detected"] for r in clean.values()])),
+             "photos": len(clean), "scored_pairs": len(pairs), "drift": None}]
+    for lv in levels:
+        lk = level_key(lv)
+        got = store.images(key, lk)
+        deg = {p: got[p] for p in transformed if p in got}
+        rows_a = deg if cfg.apply == "both" else clean
+        s, ok = scores(rows_a, deg)
+        row: dict[str, Any] = {"level": lv, "photos": len(deg), "complete": len(deg) == len(transformed),
+                               "scored_pairs": int(ok.sum())}
+        if ok.sum() and len(set(labels[ok])) == 2:
+            row["eer"], row["eer_threshold"] = eer(s[ok], labels[ok])
+            row["fmr"], row["fnmr"] = fmr_fnmr(s[ok], labels[ok], thr)
+            if ok.all() and several_folds:
+                rep = lfw_protocol(s, labels, fold_ids)
+                row["accuracy"], row["accuracy_std"] = rep.mean_accuracy, rep.std_accuracy
+            row["mean_similarity_change"] = float(np.mean(s[ok] - s_clean[ok]))
+        vals = list(deg.values())
+        nb = [r["nbytes"] for r in vals if r["nbytes"] is not None]
+        row["bpp"] = float(np.mean([8.0 * r["nbytes"] / r["pixels"] for r in vals if r["nbytes"] is not None])) if nb else None
+        ps = [r["psnr"] for r in vals if r["psnr"] is not None]
+        row["psnr_db"] = float(np.mean(ps)) if ps else None
+        if cfg.reuse_landmarks:
+            row["detection_failure_rate"] = None
+        else:
+            dets = [r["detected"] for r in vals if r["detected"] is not None]
+            row["detection_failure_rate"] = float(np.mean([not d for d in dets])) if dets else None
+            row["detection_failures"] = int(sum(1 for d in dets if not d))
+        ff = [r["face_found"] for r in vals if r["face_found"] is not None]
+        if ff:
+            row["filter_found_face_rate"] = float(np.mean(ff))
+        row["errors"] = sum(1 for r in vals if r["error"])
+        d = store.drift(key, lk)
+        good = [(s_, t_) for _, _, s_, t_, e in d if e is None and s_ is not None and np.isfinite(s_)]
+        if good:
+            sp, tp = np.array(good).T
+            row["drift"] = {"pairs": len({p for p, *_ in d}), "maps": len(good), "spearman_mean": float(sp.mean()),
+                            "spearman_median": float(np.median(sp)), "top10_overlap_mean": float(tp.mean()),
+                            "top10_overlap_median": float(np.median(tp))}
+        else:
+            row["drift"] = None
+        rows.append(row)
+    return {
+        "factor": cfg.factor, "params": cfg.params, "level_meaning": info.level, "degrade": info.degrade,
+        "family": info.family, "model": cfg.model, "detector": cfg.detector, "select": cfg.select, "flip": cfg.flip,
+        "apply": cfg.apply, "landmarks": "clean photo's (reused, no detection rerun)" if cfg.reuse_landmarks else "detected on each transformed photo",
+        "pairs": len(pairs), "folds": sorted({int(p.fold) + 1 for p in pairs}), "transformed_photos": len(transformed),
+        "clean_threshold": {"rule": "EER threshold of the clean scores of these pairs", "value": float(thr)},
+        "drift_subset": {"pairs": len(drift_set), "method": "xssab (combined map)", "compared_in": "aligned crop coordinates"},
+        "levels": rows,
+    }
+
+
+def _fmt(v: Any, pct: bool = False, nd: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{100 * v:.{nd}f}" if pct else f"{v:.{nd}f}"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    s = summary
+    lines = [f"# Influencing factor: {s['factor']} ({s['family']})", "",
+             f"- {s['pairs']} LFW View 2 pairs (folds {','.join(map(str, s['folds']))}), model `{s['model']}`, detector "
+             f"`{s['detector']}`, select {s['select']}, mirror-averaged: {s['flip']}; transform applied to "
+             f"{'both photos' if s['apply'] == 'both' else 'the second photo of each pair'}; landmarks: {s['landmarks']}.",
+             f"- Clean threshold: {s['clean_threshold']['value']:.4f} ({s['clean_threshold']['rule']}).",
+             f"- Level: {s['level_meaning']}. Drift: xSSAB maps of {s['drift_subset']['pairs']} pairs.",
+             f"- Complete: {s.get('complete')}.", "",
+             "| level | bpp | PSNR dB | EER % | FMR % | FNMR % | accuracy % | no face % | drift rho | top-10% overlap |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in s["levels"]:
+        d = r.get("drift") or {}
+        lv = r["level"] if r["level"] == "clean" else f"{float(r['level']):g}"
+        lines.append(f"| {lv} | {_fmt(r.get('bpp'))} | {_fmt(r.get('psnr_db'), nd=1)} | {_fmt(r.get('eer'), True)} | "
+                     f"{_fmt(r.get('fmr'), True)} | {_fmt(r.get('fnmr'), True)} | {_fmt(r.get('accuracy'), True)} | "
+                     f"{_fmt(r.get('detection_failure_rate'), True)} | {_fmt(d.get('spearman_mean'), nd=3)} | "
+                     f"{_fmt(d.get('top10_overlap_mean'), nd=3)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+    from .figures import plot_study
+
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    (out / "summary.md").write_text(summary_markdown(summary))
+    try:
+        plot_study(summary, out / "curves.png")
+    except (KeyError, ValueError) as e:  # a partial run may lack a level's metrics
+        (out / "curves.txt").write_text(f"no curves: {e}\n")
