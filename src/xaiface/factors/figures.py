@@ -79,8 +79,11 @@ def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
     if summary.get("degrade") == "lower":
         ax.invert_xaxis()
     ax = axes[1]
-    ax.plot(x, [100 * r["detection_failure_rate"] for r in rows], "o-", color="tab:red")
-    ax.axhline(100 * clean["detection_failure_rate"], color="tab:red", lw=0.8, ls=":")
+    if all(r.get("detection_failure_rate") is not None for r in rows):
+        ax.plot(x, [100 * r["detection_failure_rate"] for r in rows], "o-", color="tab:red")
+        ax.axhline(100 * clean["detection_failure_rate"], color="tab:red", lw=0.8, ls=":")
+    else:
+        ax.text(0.5, 0.5, "clean landmarks reused:\nno detection rerun", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(summary["level_meaning"])
     ax.set_ylabel("% of transformed photos")
     ax.set_title("no face detected")

@@ -332,8 +332,8 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
         folds: 0-based folds. pairs_per_fold: balanced subset per fold (``None``: all).
         drift_pairs: size of the xSSAB drift subset (``0``: no drift).
         workers: processes for transform + detection (default 2; ``0`` runs in this process).
-        max_new_images: stop after this many newly computed photos (the summary is then partial
-            and says so: ``complete`` is false).
+        max_new_images: stop at the first batch boundary after this many newly computed photos
+            (the summary is then partial and says so: ``complete`` is false).
         plugins: plug-in codec specs (see :func:`register_plugins`), registered here and in workers.
     Raises:
         ConfigError: unknown factor, bad levels or options. DatasetError: unreadable data.
@@ -409,27 +409,30 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
             lk = level_key(level)
             todo_paths = paths if level is None else transformed
             done = store.done(key, lk)
-            todo = [p for p in todo_paths if p not in done]
+            # fixed batches of the level's photo list, so a resumed run embeds exactly the batches an
+            # uninterrupted one would (CPU kernels may round differently for another batch size)
+            batches = [todo_paths[i : i + batch_size] for i in range(0, len(todo_paths), batch_size)]
+            batches = [b for b in batches if not set(b) <= done]
             if max_new_images is not None:
-                room = max(0, max_new_images - new_images)
-                if len(todo) > room:
-                    todo, complete = todo[:room], False
-            if not todo:
+                room = max_new_images - new_images
+                keep = []
+                for b in batches:
+                    if room <= 0:
+                        complete = False
+                        break
+                    keep.append(b)
+                    room -= len(b)
+                batches = keep
+            if not batches:
+                if not complete:
+                    break
                 continue
             if pool is None:
                 pool = _Pool(workers, detector, plugins)
-            it = pool.map([base_task(p, level) for p in todo])
-            buf: list[dict[str, Any]] = []
-            bar = tqdm(total=len(todo), desc=f"{factor} {lk}", disable=not progress, unit="img")
-            for r in it:
-                buf.append(r)
-                if len(buf) >= batch_size:
-                    embed_rows(buf)
-                    store.put_images(key, lk, buf)
-                    bar.update(len(buf))
-                    new_images += len(buf)
-                    buf = []
-            if buf:
+            it = iter(pool.map([base_task(p, level) for b in batches for p in b]))
+            bar = tqdm(total=sum(map(len, batches)), desc=f"{factor} {lk}", disable=not progress, unit="img")
+            for b in batches:
+                buf = [next(it) for _ in b]
                 embed_rows(buf)
                 store.put_images(key, lk, buf)
                 bar.update(len(buf))
@@ -628,5 +631,5 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     (out / "summary.md").write_text(summary_markdown(summary))
     try:
         plot_study(summary, out / "curves.png")
-    except (KeyError, ValueError) as e:  # a partial run may lack a level's metrics
+    except (KeyError, ValueError, TypeError) as e:  # a partial run may lack a level's metrics
         (out / "curves.txt").write_text(f"no curves: {e}\n")
