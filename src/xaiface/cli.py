@@ -115,7 +115,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     js = save_explanations(explanations, out)
     photos = (load_image(args.image_a), load_image(args.image_b)) if args.on_photo else None
     figure = pair_figure(explanations, out / "figure.png", photos=photos, on_photo=args.on_photo)
-    report = write_report(explanations, out / "report.html", photos=photos, on_photo=args.on_photo)
+    sections, soft = [], None
+    if args.soft_biometrics:
+        from .soft.report import default_estimators, report_section
+
+        first = explanations[0]
+        sec = report_section(face_a, face_b, float(first.score), float(first.threshold), genuine=args.same,
+                             estimators=default_estimators(body_mass="if-cached", model=pipe.model),
+                             model=pipe.model.spec.name)
+        sections.append(sec)
+        soft = {"summary": sec.summary, "json": str(out / "soft_biometrics.json"), "figure": str(out / "soft_biometrics.png")}
+        (out / "soft_biometrics.json").write_text(json.dumps(sec.data, indent=2))
+        from PIL import Image
+
+        Image.fromarray(sec.figure).save(out / "soft_biometrics.png")
+    report = write_report(explanations, out / "report.html", photos=photos, on_photo=args.on_photo, sections=sections)
     records = json.loads(js.read_text())["explanations"]
     first = explanations[0]
     summary = {
@@ -129,6 +143,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         ],
         "explanations": str(js), "figure": str(figure), "report": str(report),
     }
+    if soft is not None:
+        summary["soft_biometrics"] = soft
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -245,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="images per forward batch (perturbation methods)")
     p.add_argument("--on-photo", action=argparse.BooleanOptionalAction, default=True,
                    help="also draw the maps on the original photos (default on)")
+    p.add_argument("--soft-biometrics", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the soft-biometric explanation (gender, age; BMI/weight when its regressor is cached) "
+                        "to the report (default on)")
+    p.add_argument("--same", dest="same", action="store_const", const=True, default=None,
+                   help="the photos show one person (the verdict becomes a true accept / false reject)")
+    p.add_argument("--different", dest="same", action="store_const", const=False,
+                   help="the photos show different people (true reject / false accept)")
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_explain)
 

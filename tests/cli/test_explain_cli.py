@@ -49,6 +49,24 @@ def test_explain_real_pair(capsys, tmp_path, pair):
     assert recs[0]["sources"] == [str(p) for p in pair] and recs[1]["params"] == {"seed": 0}
     doc = (out / "report.html").read_text()
     assert "Abel_Pacheco_0001.jpg" in doc and "data:image/png;base64," in doc
+    # the soft-biometric section (on by default): both faces' traits explain the verdict
+    assert "<h2>Soft biometrics</h2>" in doc and "gender" in doc
+    soft = json.loads((out / "soft_biometrics.json").read_text())
+    assert soft["match"] is True and soft["outcome"] == "match" and soft["genuine"] is None
+    assert {"gender", "age"} <= set(soft["comparisons"]) and (out / "soft_biometrics.png").stat().st_size > 5000
+    assert s["soft_biometrics"]["summary"] == soft["summary"]
+
+
+def test_explain_soft_biometrics_with_ground_truth_and_off(capsys, tmp_path, lfw):
+    a, b = lfw.image_path("Abel_Pacheco", 1), lfw.image_path("Akhmed_Zakayev", 1)
+    code, stdout, err = run(capsys, "explain", a, b, "--method", "random", "--different", "--out", tmp_path / "d")
+    assert code == 0, err
+    soft = json.loads((tmp_path / "d" / "soft_biometrics.json").read_text())
+    assert soft["genuine"] is False and soft["outcome"] in ("true reject", "false accept")
+    assert soft["reason_kind"] == ("shared traits" if soft["match"] else "differing traits")
+    code, stdout, err = run(capsys, "explain", a, b, "--method", "random", "--no-soft-biometrics", "--out", tmp_path / "n")
+    assert code == 0 and "soft_biometrics" not in json.loads(stdout)
+    assert "Soft biometrics" not in (tmp_path / "n" / "report.html").read_text()
 
 
 def test_explain_unknown_method(capsys, tmp_path, pair):

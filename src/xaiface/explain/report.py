@@ -167,7 +167,7 @@ def _legend() -> str:
 
 def write_report(explanations: Sequence[PairExplanation] | PairExplanation, path: PathLike,
                  photos: Photos | None = None, on_photo: bool | None = None,
-                 title: str = "Face pair explanation") -> Path:
+                 title: str = "Face pair explanation", sections: Sequence[Any] = ()) -> Path:
     """Write a self-contained HTML report for one pair and one or more methods.
 
     Args:
@@ -179,6 +179,9 @@ def write_report(explanations: Sequence[PairExplanation] | PairExplanation, path
         on_photo: ``True`` requires the photo overlays, ``False`` leaves them out, ``None``
             (default) draws them when the photos can be had.
         title: the page's heading.
+        sections: further blocks placed after the maps, each with an ``html()`` method giving a
+            self-contained, escaped HTML fragment (e.g. the soft-biometrics section of
+            :func:`xaiface.soft.report.report_section`).
     Returns:
         ``path`` as a :class:`Path`.
     Raises:
@@ -213,6 +216,7 @@ def write_report(explanations: Sequence[PairExplanation] | PairExplanation, path
              for e in exps]
     body.append("</table>")
     body += [_section(e, pics, i) for i, e in enumerate(exps)]
+    body += [sec.html() for sec in sections]
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}: "
            f"{_e(Path(faces[0].source).name if faces[0].source else 'A')} vs "
