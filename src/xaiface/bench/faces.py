@@ -17,9 +17,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..align import align_face
-from ..detect.base import get_detector, select_faces
+from ..detect.base import select_faces
 from ..detect.batch import detect_many
 from ..detect.cache import DetectionCache
+from ..detect.fallback import box_landmarker, fallback_face, median_box
 from ..errors import DatasetError
 from ..io import load_image
 from ..types import DetectedFace
@@ -72,14 +73,10 @@ def choose_faces(paths: Iterable[str | os.PathLike], detector: str = "dlib-hog",
     no_face = [p for p in paths if p not in faces]
     box = None
     if no_face:
-        if not faces:
-            raise DatasetError(f"no face detected in any of {len(paths)} photos; nothing to take a fallback box from")
-        box = np.median(np.stack([f.box for f in faces.values()]), axis=0)
-        det = get_detector(detector, **kwargs)
-        if not hasattr(det, "face_in_box"):  # landmarks inside the box come from dlib's predictors
-            det = get_detector("dlib-hog")
+        box = median_box(faces.values())
+        det = box_landmarker(detector, kwargs)
         for p in no_face:
-            faces[p] = det.face_in_box(load_image(p), box)  # type: ignore[attr-defined]
+            faces[p] = fallback_face(load_image(p), box, det)
     return ChosenFaces(faces, no_face, box, found.computed, found.cached)
 
 

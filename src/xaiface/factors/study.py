@@ -153,6 +153,7 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
     """
     from ..align import align_face
     from ..detect.base import select_faces
+    from ..detect.fallback import fallback_face
     from ..errors import NoFaceError
     from ..io import load_image
     from ..types import DetectedFace
@@ -183,7 +184,7 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
                 face = select_faces(det.detect(photo), photo.shape, task["select"], source=task["path"])[0]
                 out["detected"], out["fallback"] = True, False
             except NoFaceError:
-                face = det.face_in_box(photo, np.asarray(task["fallback_box"], dtype=np.float64))
+                face = fallback_face(photo, np.asarray(task["fallback_box"], dtype=np.float64), det)
                 out["detected"], out["fallback"] = False, True
         out["crop"] = align_face(photo, face, task["geometry"], source=task["path"]).image
     except XaifaceError as e:

@@ -108,9 +108,10 @@ def patches_of_face(image: np.ndarray, face: DetectedFace, patch_size: int = 24,
 def lfw_faces(paths: Sequence[str], *, cache: Any = True, workers: int | None = None,
               progress: bool = True) -> tuple[dict[str, DetectedFace], list[str]]:
     """One face per LFW photo, chosen as ``xaiface eval lfw`` does; returns (faces, photos without a detection)."""
-    from ..detect.base import get_detector, select_faces
+    from ..detect.base import select_faces
     from ..detect.batch import detect_many
     from ..detect.cache import DetectionCache
+    from ..detect.fallback import box_landmarker, fallback_face, median_box
     from ..verify.lfw_eval import load_shape
 
     det_cache = None if cache is False else DetectionCache(None if cache is True or cache is None else cache)
@@ -120,13 +121,11 @@ def lfw_faces(paths: Sequence[str], *, cache: Any = True, workers: int | None = 
     faces = {p: select_faces(f, load_shape(p), "center")[0] for p, f in found.faces.items() if f}
     no_face = sorted(p for p in paths if p not in faces)
     if no_face:
-        if faces:
-            box = np.median(np.stack([f.box for f in faces.values()]), axis=0)
-        else:  # a tiny run where nothing was detected: the LFW deep-funneled face box
-            box = np.array([70.0, 70.0, 180.0, 180.0])
-        det = get_detector("dlib-hog")
+        # a tiny run where nothing was detected falls back to LFW's deep-funneled face box
+        box = median_box(faces.values()) if faces else np.array([70.0, 70.0, 180.0, 180.0])
+        det = box_landmarker()
         for p in no_face:
-            faces[p] = det.face_in_box(load_image(p), box)  # type: ignore[attr-defined]
+            faces[p] = fallback_face(load_image(p), box, det)
     return faces, no_face
 
 

@@ -61,9 +61,10 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
         cache: the detection cache: ``True`` (default location), a path, a
             :class:`~xaiface.detect.cache.DetectionCache`, or ``False``.
     """
-    from ..detect.base import get_detector, select_faces
+    from ..detect.base import select_faces
     from ..detect.batch import detect_many
     from ..detect.cache import DetectionCache
+    from ..detect.fallback import box_landmarker, fallback_face, median_box
     from ..errors import ConfigError
     from ..verify.lfw_eval import load_shape
 
@@ -86,10 +87,8 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
             out.several_faces += len(fs) > 1
     missing = [p for p in paths if p not in out.faces and p not in out.errors]
     if missing:
-        det = get_detector(detector, **kwargs)
-        if not hasattr(det, "face_in_box"):  # landmarks inside a box come from dlib's predictors
-            det = get_detector("dlib-hog")
-        median = np.median(np.stack([f.box for f in out.faces.values()]), axis=0) if out.faces else None
+        det = box_landmarker(detector, kwargs)
+        median = median_box(out.faces.values()) if out.faces else None
         for p in missing:
             try:
                 img = load_image(p)
@@ -97,7 +96,7 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
                     box, why = median, "no face detected: median box of the run"
                 else:
                     box, why = np.array([0.0, 0.0, img.shape[1], img.shape[0]]), "no face detected: whole photo"
-                out.faces[p] = det.face_in_box(img, box)  # type: ignore[attr-defined]
+                out.faces[p] = fallback_face(img, box, det)
                 out.fallback[p] = why
             except XaifaceError as e:
                 out.errors[p] = str(e)

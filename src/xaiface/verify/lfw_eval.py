@@ -30,6 +30,7 @@ from ..datasets import LFW, first_pairs_per_fold
 from ..detect.base import get_detector, select_faces
 from ..detect.batch import detect_many
 from ..detect.cache import DetectionCache
+from ..detect.fallback import box_landmarker, fallback_face, median_box
 from ..errors import DatasetError
 from ..io import load_image
 from ..models.registry import get_model
@@ -107,13 +108,10 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
         sel = {p: select_faces(f, load_shape(p), strategy)[0] for p, f in detected.items()}
         chosen[strategy] = sel
     if no_face:
-        boxes = np.stack([f.box for f in chosen[select].values()])
-        fallback_box = np.median(boxes, axis=0)
-        det = get_detector(detector, **det_kwargs)
-        if not hasattr(det, "face_in_box"):  # landmarks inside the box come from dlib's predictors
-            det = get_detector("dlib-hog")
+        fallback_box = median_box(chosen[select].values())
+        det = box_landmarker(detector, det_kwargs)
         for p in no_face:
-            fb = det.face_in_box(load_image(p), fallback_box)  # type: ignore[attr-defined]
+            fb = fallback_face(load_image(p), fallback_box, det)
             for strategy in chosen:
                 chosen[strategy][p] = fb
 
