@@ -88,7 +88,14 @@ def cmd_transform(args: argparse.Namespace) -> int:
     image = load_image(args.image)
     if args.gallery:
         factors = [f.strip() for f in args.factor.split(",")] if args.factor else None
-        out = transform_gallery(image, args.gallery, factors=factors, title=Path(args.image).name)
+        crop = None
+        if args.crop:
+            try:
+                crop = tuple(int(v) for v in args.crop.split(","))
+                assert len(crop) == 4 and crop[0] < crop[2] and crop[1] < crop[3]
+            except (ValueError, AssertionError):
+                raise ConfigError(f"--crop takes x1,y1,x2,y2 with x1 < x2 and y1 < y2, got {args.crop!r}") from None
+        out = transform_gallery(image, args.gallery, factors=factors, title=Path(args.image).name, crop=crop, dpi=args.dpi)
         print(json.dumps({"gallery": str(out)}))
         return 0
     if not args.factor or args.level is None:
@@ -138,8 +145,14 @@ def cmd_study_plot(args: argparse.Namespace) -> int:
         if not p.is_file():
             raise ConfigError(f"{p}: no study summary (run `xaiface study factors --out {d}` first)")
         sums.append(json.loads(p.read_text()))
+    from .study import studies_markdown
+
     out = plot_studies(sums, args.out)
-    print(json.dumps({"figure": str(out)}))
+    res = {"figure": str(out)}
+    if args.table:
+        Path(args.table).write_text(studies_markdown(sums))
+        res["table"] = args.table
+    print(json.dumps(res))
     return 0
 
 
@@ -157,6 +170,8 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument("--param", action="append", default=None, metavar="NAME=VALUE", help="a fixed parameter of the factor")
     p.add_argument("--out", default=None, help="write the transformed photo (.png)")
     p.add_argument("--gallery", default=None, metavar="FIG.png", help="figure: the photo under every factor at two levels")
+    p.add_argument("--crop", default=None, metavar="X1,Y1,X2,Y2", help="gallery: show only this region of each result")
+    p.add_argument("--dpi", type=int, default=110, help="gallery resolution (default 110)")
     p.add_argument("--list", action="store_true", help="list the registered factors")
     p.add_argument("--levels", default=None, help=argparse.SUPPRESS)
     _plugin_args(p)
@@ -190,5 +205,6 @@ def register(sub: Any, eval_sub: Any) -> None:
 
     pl = ssub.add_parser("plot", help="EER curves of several studies in one figure")
     pl.add_argument("dirs", nargs="+", metavar="DIR")
-    pl.add_argument("--out", required=True)
+    pl.add_argument("--out", required=True, help="the figure (.png)")
+    pl.add_argument("--table", default=None, help="also write one markdown table of every study's levels")
     pl.set_defaults(func=cmd_study_plot)

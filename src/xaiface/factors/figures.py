@@ -11,7 +11,7 @@ from .transforms import factor_info, get_transform, list_factors, psnr
 
 
 def transform_gallery(image: np.ndarray, out: str | os.PathLike, factors: Sequence[str] | None = None,
-                      crop: tuple[int, int, int, int] | None = None, title: str | None = None) -> Path:
+                      crop: tuple[int, int, int, int] | None = None, title: str | None = None, dpi: int = 110) -> Path:
     """One photo under each factor at its two gallery levels (mild, strong), with PSNR and bpp.
 
     Args:
@@ -48,7 +48,7 @@ def transform_gallery(image: np.ndarray, out: str | os.PathLike, factors: Sequen
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
 

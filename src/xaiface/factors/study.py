@@ -625,6 +625,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def studies_markdown(summaries: Sequence[dict[str, Any]]) -> str:
+    """One table over several studies: a row per factor and level (the clean row once per study)."""
+    lines = ["| factor | pairs | level | bpp | PSNR dB | EER % | FMR % | FNMR % | no face % | drift rho | top-10% overlap |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        name = s["factor"] + (" (clean landmarks)" if "reused" in s["landmarks"] else "") + ("" if s["apply"] == "both" else " (probe only)")
+        for r in s["levels"]:
+            d = r.get("drift") or {}
+            lv = "clean" if r["level"] == "clean" else f"{float(r['level']):g}"
+            lines.append(f"| {name} | {s['pairs']} | {lv} | {_fmt(r.get('bpp'))} | {_fmt(r.get('psnr_db'), nd=1)} | "
+                         f"{_fmt(r.get('eer'), True)} | {_fmt(r.get('fmr'), True)} | {_fmt(r.get('fnmr'), True)} | "
+                         f"{_fmt(r.get('detection_failure_rate'), True)} | {_fmt(d.get('spearman_mean'), nd=3)} | "
+                         f"{_fmt(d.get('top10_overlap_mean'), nd=3)} |")
+    return "\n".join(lines) + "\n"
+
+
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     from .figures import plot_study
 
