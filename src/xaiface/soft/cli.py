@@ -140,7 +140,8 @@ def cmd_analyze_disentangle(args: argparse.Namespace) -> int:
     rep = disentangle_lfw(args.out, model=args.model, data=args.data, all_images=not args.pair_images_only,
                           age=not args.no_age, classifiers=classifiers, cache=not args.no_cache, progress=not args.quiet,
                           seed=args.seed, projection_directions=args.projection_directions, epochs=args.epochs,
-                          encoder=args.encoder, mmd_weight=args.mmd_weight)
+                          encoder=args.encoder, mmd_weight=args.mmd_weight, adversary_weight=args.adversary_weight,
+                          similarity_weight=args.similarity_weight)
     print(rep["table"])
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0
@@ -241,6 +242,9 @@ def register(sub: Any, eval_sub: Any) -> None:
     d.add_argument("--encoder", default="linear", choices=["linear", "residual", "mlp"],
                    help="z = (I + A) x (default), z = x + MLP(x), or a plain MLP")
     d.add_argument("--mmd-weight", type=float, default=100.0, help="weight of the class-distribution matching term")
+    d.add_argument("--adversary-weight", type=float, default=1.0, help="weight of the adversaries' confusion term")
+    d.add_argument("--similarity-weight", type=float, default=10.0,
+                   help="weight of the same-gender similarity-preservation term (identity)")
     d.add_argument("--projection-directions", type=int, default=5,
                    help="gender directions removed by the linear-projection reference (default 5)")
     d.add_argument("--pair-images-only", action="store_true", help="train on the View 2 pair images only (faster)")
