@@ -53,6 +53,11 @@ def transform_gallery(image: np.ndarray, out: str | os.PathLike, factors: Sequen
     return out
 
 
+def _short(meaning: str) -> str:
+    """An axis label from a factor's level description (the part before a colon)."""
+    return meaning.split(":")[0].strip()
+
+
 def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
     """A study's curves: EER, FMR and FNMR at the clean threshold, detection failures and
     explanation drift against the level (and EER against bits per pixel for codecs)."""
@@ -72,7 +77,7 @@ def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
     for key, style in (("eer", "o-"), ("fmr", "s--"), ("fnmr", "^--")):
         ax.plot(x, [100 * r[key] for r in rows], style, label=key.upper() + ("" if key == "eer" else " @ clean thr."))
         ax.axhline(100 * clean[key], color=ax.lines[-1].get_color(), lw=0.8, ls=":")
-    ax.set_xlabel(summary["level_meaning"])
+    ax.set_xlabel(_short(summary["level_meaning"]))
     ax.set_ylabel("%")
     ax.set_title(f"{summary['factor']}: error rates (dotted: clean)")
     ax.legend(fontsize=7)
@@ -84,7 +89,7 @@ def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
         ax.axhline(100 * clean["detection_failure_rate"], color="tab:red", lw=0.8, ls=":")
     else:
         ax.text(0.5, 0.5, "clean landmarks reused:\nno detection rerun", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(summary["level_meaning"])
+    ax.set_xlabel(_short(summary["level_meaning"]))
     ax.set_ylabel("% of transformed photos")
     ax.set_title("no face detected")
     if summary.get("degrade") == "lower":
@@ -101,7 +106,7 @@ def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
             ax.invert_xaxis()
     else:
         ax.text(0.5, 0.5, "no drift measured", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(summary["level_meaning"])
+    ax.set_xlabel(_short(summary["level_meaning"]))
     ax.set_title("xSSAB map drift vs clean")
     if codec:
         ax = axes[3]
@@ -136,7 +141,7 @@ def plot_studies(summaries: Sequence[dict[str, Any]], out: str | os.PathLike) ->
         ax.plot([float(r["level"]) for r in rows], [100 * r["eer"] for r in rows], "o-")
         ax.axhline(100 * clean["eer"], color="k", lw=0.8, ls=":")
         ax.set_title(f"{s['factor']} ({s['pairs']} pairs)", fontsize=9)
-        ax.set_xlabel(s["level_meaning"], fontsize=7)
+        ax.set_xlabel(_short(s["level_meaning"]), fontsize=7)
         ax.set_ylabel("EER %")
         if s.get("degrade") == "lower":
             ax.invert_xaxis()
