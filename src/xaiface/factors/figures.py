@@ -134,7 +134,12 @@ def plot_studies(summaries: Sequence[dict[str, Any]], out: str | os.PathLike) ->
     k = len(summaries)
     codecs = [s for s in summaries if all(r.get("bpp") is not None for r in s["levels"] if r["level"] != "clean")]
     n = k + (1 if codecs else 0)
-    fig, axes = plt.subplots(1, n, figsize=(3.8 * n, 3.4), squeeze=False)
+    ncol = min(n, 3)
+    nrow = int(np.ceil(n / ncol))
+    fig, grid = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
+    axes = [list(np.ravel(grid))]
+    for ax in axes[0][n:]:
+        ax.axis("off")
     for ax, s in zip(axes[0], summaries):
         rows = [r for r in s["levels"] if r["level"] != "clean"]
         clean = next(r for r in s["levels"] if r["level"] == "clean")
@@ -146,10 +151,10 @@ def plot_studies(summaries: Sequence[dict[str, Any]], out: str | os.PathLike) ->
         if s.get("degrade") == "lower":
             ax.invert_xaxis()
     if codecs:
-        ax = axes[0][-1]
+        ax = axes[0][n - 1]
         for s in codecs:
             rows = [r for r in s["levels"] if r["level"] != "clean"]
-            ax.plot([r["bpp"] for r in rows], [100 * r["eer"] for r in rows], "o-", label=s["factor"])
+            ax.plot([r["bpp"] for r in rows], [100 * r["eer"] for r in rows], "o-", label=f"{s['factor']} ({s['pairs']} pairs)")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("EER %")
         ax.set_title("EER vs rate")
