@@ -121,7 +121,7 @@ def test_cli_study_plot_and_table(jpeg_study, tmp_path, capsys):
     out, _ = jpeg_study
     assert main(["study", "plot", str(out), str(out), "--out", str(tmp_path / "eer.png"), "--table", str(tmp_path / "t.md")]) == 0
     table = (tmp_path / "t.md").read_text()
-    assert table.count("| jpeg | 4 | clean |") == 2 and "| jpeg | 4 | 30 |" in table
+    assert table.count(" | 4 | clean |") == 2 and " | 4 | 30 |" in table  # (the folder's last run may be the reuse run)
     assert (tmp_path / "eer.png").stat().st_size > 10_000
     assert main(["study", "plot", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
     assert "no study summary" in capsys.readouterr().err

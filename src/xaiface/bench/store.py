@@ -84,6 +84,24 @@ class PairResult:
         return d
 
 
+def open_database(path: Path, schema: str, what: str) -> sqlite3.Connection:
+    """An SQLite file for results written as they are produced: created with ``schema`` if new,
+    write-ahead log (consistent if the process is killed between commits).
+
+    Raises:
+        DatasetError: the file exists but is not a usable database.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.executescript(schema)
+    except sqlite3.DatabaseError as e:
+        raise DatasetError(f"{path}: not a usable {what} database ({e})") from None
+    return con
+
+
 def _dumps(a: Any) -> str | None:
     return None if a is None else json.dumps([float(v) for v in np.asarray(a, dtype=np.float64).ravel()])
 
@@ -101,14 +119,7 @@ class ResultStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = sqlite3.connect(self.path)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise DatasetError(f"{self.path}: not a usable results database ({e})") from None
+        self.con = open_database(self.path, _SCHEMA, "results")
 
     def close(self) -> None:
         self.con.close()

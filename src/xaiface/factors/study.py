@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -201,15 +200,10 @@ class StudyStore:
     """The SQLite file of a study folder (``study.sqlite``)."""
 
     def __init__(self, path: str | os.PathLike):
+        from ..bench.store import open_database
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = sqlite3.connect(self.path)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise DatasetError(f"{self.path}: not a usable study database ({e})") from None
+        self.con = open_database(self.path, _SCHEMA, "study")
 
     def close(self) -> None:
         self.con.close()
