@@ -302,30 +302,35 @@ class JPEG(Codec):
         return _pil_encode(image, "JPEG", quality=int(round(self.level)), subsampling=self.params["subsampling"])
 
 
-@register_factor("jpeg2000", "codec", "compression ratio (uncompressed 24-bit size / bitstream size)", "higher",
-                 (10, 25, 50, 100, 200), (50, 200),
-                 "JPEG 2000 (OpenJPEG, irreversible 9/7 wavelet) at a compression ratio", {})
-class JPEG2000(Codec):
+class _OpenJPEG(Codec):
+    """JPEG 2000 (OpenJPEG, irreversible 9/7 wavelet), one quality layer of the subclass's mode."""
+
+    mode = "rates"
+    minimum, what = 1.0, "compression ratio must be > 1"
+
     def __init__(self, level: float):
-        if not level > 1:
-            raise ConfigError(f"JPEG 2000 compression ratio must be > 1, got {level}")
+        if not level > self.minimum:
+            raise ConfigError(f"JPEG 2000 {self.what}, got {level}")
         super().__init__(level)
 
     def encode(self, image: np.ndarray) -> bytes:
-        return _pil_encode(image, "JPEG2000", quality_mode="rates", quality_layers=[float(self.level)], irreversible=True)
+        return _pil_encode(image, "JPEG2000", quality_mode=self.mode, quality_layers=[float(self.level)], irreversible=True)
+
+
+@register_factor("jpeg2000", "codec", "compression ratio (uncompressed 24-bit size / bitstream size)", "higher",
+                 (10, 25, 50, 100, 200), (50, 200),
+                 "JPEG 2000 (OpenJPEG, irreversible 9/7 wavelet) at a compression ratio", {})
+class JPEG2000(_OpenJPEG):
+    mode = "rates"
+    minimum, what = 1.0, "compression ratio must be > 1"
 
 
 @register_factor("jpeg2000-psnr", "codec", "target PSNR in dB (OpenJPEG rate allocation)", "lower",
                  (45, 40, 35, 30, 25), (35, 25),
                  "JPEG 2000 (OpenJPEG, irreversible) at a PSNR target; OpenJPEG hits it within about 0.3 dB", {})
-class JPEG2000PSNR(Codec):
-    def __init__(self, level: float):
-        if not level > 0:
-            raise ConfigError(f"JPEG 2000 PSNR target must be > 0 dB, got {level}")
-        super().__init__(level)
-
-    def encode(self, image: np.ndarray) -> bytes:
-        return _pil_encode(image, "JPEG2000", quality_mode="dB", quality_layers=[float(self.level)], irreversible=True)
+class JPEG2000PSNR(_OpenJPEG):
+    mode = "dB"
+    minimum, what = 0.0, "PSNR target must be > 0 dB"
 
 
 @register_factor("webp", "codec", "quality 0-100", "lower", (90, 70, 50, 30, 10), (30, 5),
@@ -631,7 +636,9 @@ def _hog():
     if not _HOG:
         from ..detect.base import get_detector
 
-        _HOG.append(get_detector("dlib-hog"))
+        # only the box is used (the 68 points follow once, in landmarks68): skip the detector's own
+        # 68-point pass
+        _HOG.append(get_detector("dlib-hog", landmarks="5"))
     return _HOG[0]
 
 
