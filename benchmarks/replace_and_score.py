@@ -6,7 +6,9 @@ insertion image of a pair in memory and scores them in one forward against the p
 embedding. Its rate (images passed through the network per second) is compared with the model's
 pure forward (``model(x)`` plus L2 normalisation) on ready-made tensors of the same batch size.
 The two are measured interleaved, pair by pair, so that load from other jobs on a shared machine
-hits both alike; the medians of the per-repeat rates are reported.
+hits both alike; the medians of the per-repeat rates are reported. The eager network (``frozen_inference``
+off, as before the frozen TorchScript path) is timed in the same loop, so the speed-up of the frozen path
+is a same-run ratio too.
 
     python benchmarks/replace_and_score.py [--pairs 24] [--repeat 5] [--threads 1] [--jpeg]
         [--dataset runs/bench/patch-lfw-dlib-150] [--json out.json]
@@ -43,6 +45,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = get_model("dlib-resnet").eval()
+    eager = get_model("dlib-resnet").eval()
+    eager.frozen_inference = False
 
     root = Path(args.dataset)
     if not (root / "manifest.json").is_file():
@@ -73,9 +77,9 @@ def main() -> None:
             p, o, b, m = crops(i)
             sizes[i] = scorer.score(p, o, b, maps[i], same_of[i], i % 2 == 0, mask=m, e_patched=embs[i][0],
                                     e_original=embs[i][1], e_partner=embs[i][2]).n_forward
-        stage_rates, fwd_rates, n_imgs = [], [], []
+        stage_rates, fwd_rates, eager_rates, n_imgs = [], [], [], []
         for _ in range(args.repeat):
-            t_stage = t_fwd = 0.0
+            t_stage = t_fwd = t_eager = 0.0
             n = 0
             for i in pairs:
                 p, o, b, m = crops(i)
@@ -88,18 +92,24 @@ def main() -> None:
                     t = time.perf_counter()
                     F.normalize(model(x), dim=1)
                     t_fwd += time.perf_counter() - t
+                    t = time.perf_counter()
+                    F.normalize(eager(x), dim=1)
+                    t_eager += time.perf_counter() - t
                 n += r.n_forward
             stage_rates.append(n / t_stage)
             fwd_rates.append(n / t_fwd)
+            eager_rates.append(n / t_eager)
             n_imgs.append(n / len(pairs))
-        s, f = statistics.median(stage_rates), statistics.median(fwd_rates)
+        s, f, e = statistics.median(stage_rates), statistics.median(fwd_rates), statistics.median(eager_rates)
         results[name] = {"images_per_pair": float(np.mean(n_imgs)), "stage_images_per_s": round(s, 1),
                          "forward_images_per_s": round(f, 1), "ratio": round(s / f, 3),
                          "ratio_per_repeat": [round(a / b, 3) for a, b in zip(stage_rates, fwd_rates)],
-                         "pairs_per_s": round(s / float(np.mean(n_imgs)), 2)}
+                         "pairs_per_s": round(s / float(np.mean(n_imgs)), 2),
+                         "eager_forward_images_per_s": round(e, 1), "frozen_speedup": round(f / e, 3),
+                         "stage_vs_eager_forward": round(s / e, 3)}
         print(f"{name:<9} {results[name]['images_per_pair']:.0f} images/pair (one forward each): stage {s:.1f} img/s, "
               f"pure forward {f:.1f} img/s, ratio {s / f:.3f} (per repeat {results[name]['ratio_per_repeat']}); "
-              f"{s / float(np.mean(n_imgs)):.2f} pairs/s")
+              f"{s / float(np.mean(n_imgs)):.2f} pairs/s; eager forward {e:.1f} img/s (frozen path {f / e:.2f}x)")
     out = {"threads": torch.get_num_threads(), "pairs": len(pairs), "repeat": args.repeat, "dataset": str(root), **results}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -117,6 +117,8 @@ class DlibResNet(FaceModel):
         output: ``(B, 128)`` raw descriptor.
     """
 
+    frozen_inference = True  # plain torch ops: see FaceModel
+
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
         self.stem = nn.Conv2d(3, 32, 7, stride=2, padding=0)
