@@ -90,9 +90,9 @@ class FaceModel(nn.Module):
     values, no call out of torch) set ``frozen_inference = True``: without autograd
     (``torch.no_grad`` / ``torch.inference_mode``) and in eval mode, ``forward`` then runs :meth:`features` through a frozen TorchScript trace of the network
     (``torch.jit.freeze`` + ``optimize_for_inference``), built on first use and rebuilt when
-    a parameter changes. On this project's CPU it scores about 1.2x as many faces per second
-    (``benchmarks/replace_and_score.py``) with the same kernels, so the outputs agree to float
-    rounding (a test checks 1e-5). Gradients always take the eager path.
+    a parameter changes. On this project's 2-core CPU it embeds 1.09-1.11x as many faces per
+    second as the eager network, one thread (``benchmarks/replace_and_score.py``, same run), and
+    its outputs agree with the eager ones to float rounding (a test checks 1e-5). Gradients always take the eager path.
     ``XAIFACE_FROZEN_INFERENCE=0`` (or ``model.frozen_inference = False``) turns it off; a network that cannot
     be traced falls back to the eager path once and for all.
     """
