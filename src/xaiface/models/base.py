@@ -80,6 +80,17 @@ class ModelSpec:
         return asdict(self)
 
 
+class _FeaturesOf(nn.Module):
+    """``model.features`` as a module of its own, for tracing."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
 class FaceModel(nn.Module):
     """A recogniser with its :class:`ModelSpec`.
 
@@ -88,13 +99,14 @@ class FaceModel(nn.Module):
 
     Subclasses whose :meth:`features` is a plain stack of torch operations (no Python branch on
     values, no call out of torch) set ``frozen_inference = True``: without autograd
-    (``torch.no_grad`` / ``torch.inference_mode``) and in eval mode, ``forward`` then runs :meth:`features` through a frozen TorchScript trace of the network
-    (``torch.jit.freeze`` + ``optimize_for_inference``), built on first use and rebuilt when
-    a parameter changes. On this project's 2-core CPU it embeds 1.09-1.11x as many faces per
-    second as the eager network, one thread (``benchmarks/replace_and_score.py``, same run), and
-    its outputs agree with the eager ones to float rounding (a test checks 1e-5). Gradients always take the eager path.
-    ``XAIFACE_FROZEN_INFERENCE=0`` (or ``model.frozen_inference = False``) turns it off; a network that cannot
-    be traced falls back to the eager path once and for all.
+    (``torch.no_grad`` / ``torch.inference_mode``) and in eval mode, ``forward`` then runs
+    :meth:`features` through a frozen TorchScript trace of the network (``torch.jit.freeze`` +
+    ``optimize_for_inference``), built on first use and rebuilt when a parameter changes. On this
+    project's 2-core CPU it embeds 1.09-1.11x as many faces per second as the eager network, one
+    thread (``benchmarks/replace_and_score.py``, same run), and its outputs agree with the eager
+    ones to float rounding (a test checks 1e-5). Gradients always take the eager path.
+    ``XAIFACE_FROZEN_INFERENCE=0`` (or ``model.frozen_inference = False``) turns it off; a network
+    that cannot be traced falls back to the eager path once and for all.
     """
 
     frozen_inference: bool = False
@@ -143,37 +155,26 @@ class FaceModel(nn.Module):
 
         if os.environ.get("XAIFACE_FROZEN_INFERENCE", "1") == "0":
             return None
-        params = list(self.parameters())
-        key = (example.device, example.dtype, tuple(example.shape[1:]),
-               tuple((id(p), p._version) for p in params))
         cache = self.__dict__.setdefault("_frozen_cache", {})
-        if cache.get("key") == key:
-            return cache["module"]
         if cache.get("failed"):
             return None
-
-        class _Features(nn.Module):
-            def __init__(self, model: FaceModel):
-                super().__init__()
-                self.model = model
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.model.features(x)
-
+        key = (example.device, example.dtype, tuple(example.shape[1:]),
+               tuple((id(p), p._version) for p in self.parameters()))
+        if cache.get("key") == key:
+            return cache["module"]
         try:
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ex = example[:2].clone()
-                traced = torch.jit.trace(_Features(self).eval(), ex, check_trace=False)
+                traced = torch.jit.trace(_FeaturesOf(self).eval(), ex, check_trace=False)
                 module = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
                 ok = torch.allclose(module(ex), self.features(ex), rtol=1e-4, atol=1e-4)
         except Exception:  # noqa: BLE001 - any tracing failure means: stay eager
-            ok, module = False, None
+            ok = False
+        cache.clear()
         if not ok:
-            cache.clear()
             cache["failed"] = True
             return None
-        cache.clear()
         cache.update(key=key, module=module)
         return module
 
