@@ -101,8 +101,10 @@ class FacePipeline:
         return self.embed_aligned([self.align(source)])[0]
 
     def similarity(self, a: AlignedFace, b: AlignedFace) -> float:
+        from .verify.metrics import pair_similarity  # the scoring path the thresholds were calibrated with
+
         e = self.embed_aligned([a, b])
-        return float(e[0] @ e[1])
+        return pair_similarity(e[0], e[1])
 
     def verify(self, a: ImageSource, b: ImageSource) -> PairVerdict:
         """Compare the faces of two photos. Raises NoFaceError naming the photo without a face."""

@@ -57,6 +57,24 @@ def test_uninterrupted_run(uninterrupted):
     assert json.loads((out / "4pairs" / "summary.json").read_text())["table1"]["threshold"] == pytest.approx(t["threshold"])
 
 
+def test_protocol_steps_score_exactly_as_table1(uninterrupted):
+    # one scoring path: the DPR step that restores everything is the clean pair and the step that
+    # restores nothing the patched pair, scored bit for bit as Table 1 scored them, so a pair lying
+    # exactly on the EER threshold (an observed clean score) is decided alike on every CPU
+    out, s = uninterrupted
+    z = np.load(out / "table1-scores.npz")
+    row = {int(i): k for k, i in enumerate(z["pair_index"])}
+    th = s["table1"]["threshold"]
+    assert th in set(z["clean"].tolist())  # exact in the summary, not rounded
+    with ResultStore(out / "results.sqlite") as store:
+        for r in store.runs():
+            for res in store.results(r["run_key"]):
+                k = row[res.pair]
+                assert res.score_clean == z["clean"][k] and res.dpr[-1] == z["clean"][k]
+                assert res.score_patched == z["patched"][k] and res.dpr[0] == z["patched"][k]
+                assert bool(res.match) == bool(z["patched"][k] >= th)
+
+
 def test_interrupted_run_resumes_to_the_same_result(uninterrupted, small_ds, dlib_model, tmp_path):
     full_out, full = uninterrupted
     out = tmp_path / "resumed"

@@ -76,13 +76,17 @@ def test_maps_on_the_toy(toy):
         np.testing.assert_array_equal(r.similarity_maps[i] - r.dissimilarity_maps[i], c)
         assert (r.similarity_maps[i] >= 0).all() and (r.dissimilarity_maps[i] >= 0).all()
     assert r.combined_maps[0][m1].mean() < -0.3  # region 1 of a, absent from b, argues against the match
-    # the maps are exactly the rank correlation of the masks with the similarities
+    # the maps are exactly the rank correlation of the masks with the similarities. Ranks are
+    # compared on the same scores (the explainer's own batches): the toy's many exactly tied
+    # similarities are broken by float rounding, which differs with the batch shape and the CPU
     ms = ex.mask_set(32)
     xa, xb = (torch.from_numpy(x).permute(2, 0, 1)[None].float() for x in (a, b))
-    s = (toy.embed(xa * ms.masks) @ toy.embed(xb)[0]).numpy()
+    s = (ex._embed_perturbed(xa, ms.masks, 200) @ toy.embed(xb)[0]).double().numpy()
+    single = (toy.embed(xa * ms.masks) @ toy.embed(xb)[0]).double().numpy()  # one batch of 200
+    np.testing.assert_allclose(s, single, rtol=0, atol=64 * np.finfo(np.float32).eps)  # same scores up to rounding
     flat = ms.masks.reshape(200, -1).numpy()
     for p in (5 * 32 + 5, 24 * 32 + 24, 16 * 32 + 3, 0):
-        assert r.combined_maps[0].ravel()[p] == pytest.approx(_spearman(flat[:, p], s), abs=1e-5)
+        assert r.combined_maps[0].ravel()[p] == pytest.approx(_spearman(flat[:, p], s), abs=1e-6)
 
 
 def test_one_mask_set_for_every_pair(toy):

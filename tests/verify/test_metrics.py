@@ -257,3 +257,23 @@ def test_fmr_key():
 def test_bad_input(fn, scores, labels, message):
     with pytest.raises(ConfigError, match=message):
         fn(scores, labels)
+
+
+def test_pair_similarity_does_not_depend_on_the_batch():
+    from xaiface.verify import pair_similarity
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((257, 128)).astype(np.float32)
+    b = rng.standard_normal((257, 128)).astype(np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    s = pair_similarity(a, b)
+    assert s.dtype == np.float64 and s.shape == (257,)
+    # exactly rounded: every row alone, a reversed batch and a (D,) x (B, D) broadcast agree bit for bit
+    assert [pair_similarity(x, y) for x, y in zip(a, b)] == s.tolist()
+    assert pair_similarity(a[::-1], b[::-1])[::-1].tolist() == s.tolist()
+    assert pair_similarity(a[5], b)[5] == s[5]
+    ref = np.einsum("nd,nd->n", a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(s, ref, rtol=0, atol=128 * np.finfo(np.float64).eps)
+    with pytest.raises(ConfigError, match="one size"):
+        pair_similarity(a, b[:, :64])

@@ -26,15 +26,21 @@ def _nanmean(x: Sequence[float]) -> float | None:
     return None if a.size == 0 or np.isnan(a).all() else float(np.nanmean(a))
 
 
-def _clean(x: Any) -> Any:
+#: kept exact in the summary: a rounded threshold would decide a pair on it differently
+_EXACT = frozenset({"threshold", "eer_threshold"})
+
+
+def _clean(x: Any, exact: bool = False) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN to None, floats rounded to 6
+    digits except the thresholds (``_EXACT``), kept exact."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: _clean(v, k in _EXACT) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_clean(v) for v in x]
     if isinstance(x, np.ndarray):
         return _clean(x.tolist())
     if isinstance(x, (np.floating, float)):
-        return None if np.isnan(x) else round(float(x), 6)
+        return None if np.isnan(x) else (float(x) if exact else round(float(x), 6))
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.bool_):

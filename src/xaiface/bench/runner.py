@@ -119,13 +119,14 @@ def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[s
         emb: :func:`dataset_embeddings`' arrays. threshold: use this one instead of the clean
             EER threshold (it is still reported).
     """
-    from ..verify import eer, fmr_fnmr
+    from ..verify import eer, fmr_fnmr, pair_similarity
 
     same = emb["same"]
     if same.all() or not same.any():
         raise DatasetError("Table 1 needs genuine and impostor pairs")
-    clean = np.einsum("nd,nd->n", emb["e_a"], emb["e_b"]).astype(np.float64)
-    patched = np.einsum("nd,nd->n", emb["e_patched"], emb["e_b"]).astype(np.float64)
+    # the scoring path of every decision of the benchmark (evaluate_pair and PairScorer too)
+    clean = pair_similarity(emb["e_a"], emb["e_b"])
+    patched = pair_similarity(emb["e_patched"], emb["e_b"])
     clean_eer, th_eer = eer(clean, same.astype(int))
     th = float(th_eer if threshold is None else threshold)
     fmr_c, fnmr_c = fmr_fnmr(clean, same.astype(int), th)
@@ -149,7 +150,10 @@ def evaluate_pair(explainer: Any, scorer: PairScorer, fold_arrays: Any, index: i
     """Map, replace-and-score and localisation of one Patch-LFW pair."""
     patched, original = fold_arrays.get("patched", index), fold_arrays.get("clean_a", index)
     partner, mask = fold_arrays.get("clean_b", index), fold_arrays.get("mask", index)
-    score_patched = float(np.dot(e_patched, e_b))
+    from ..verify import pair_similarity
+
+    # scored as in table1, so that a pair lying exactly on the EER threshold is decided alike
+    score_patched, score_clean = pair_similarity(e_patched, e_b), pair_similarity(e_a, e_b)
     match = score_patched >= threshold
     t0 = time.perf_counter()
     expl = explainer.explain((patched, partner), images=(0,))
@@ -160,7 +164,7 @@ def evaluate_pair(explainer: Any, scorer: PairScorer, fold_arrays: Any, index: i
     evidence = patch_evidence(cmap, same)
     auroc, pointing = pixel_auroc(evidence, mask), pointing_game(evidence, mask)
     t2 = time.perf_counter()
-    return PairResult(index, fold_arrays.fold, same, match, score_patched, float(np.dot(e_a, e_b)), float(expl.score),
+    return PairResult(index, fold_arrays.fold, same, match, score_patched, score_clean, float(expl.score),
                       sp.dpr, sp.restored, sp.deletion, sp.insertion, auroc, pointing, float(mask.mean()),
                       _map_stats(cmap, mask), expl.n_forward + sp.n_forward, expl.n_backward, t1 - t0, t2 - t1)
 

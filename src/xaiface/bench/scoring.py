@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, NumericalError
 from ..models.base import FaceModel
+from ..verify.metrics import pair_similarity
 from .protocol import DELETION_PERCENTS, DPR_PERCENTS, check_percents, compose, dpr_masks, label_evidence, ranked_masks
 
 
@@ -171,27 +172,33 @@ class PairScorer:
         dl = batch.add(compose(xp, 0.0, tm))
         il = batch.add(compose(self._black, xp, tm))
 
-        emb = self.embed(torch.cat(batch.parts)) if batch.parts else torch.zeros(0, self.black_embedding.shape[0])
+        d = self.black_embedding.shape[0]
+        emb = (self.embed(torch.cat(batch.parts)) if batch.parts else torch.zeros(0, d)).numpy()
 
-        def got(name: str) -> torch.Tensor:
+        def got(name: str) -> np.ndarray:
             if known[name] is not None:
-                return torch.as_tensor(np.asarray(known[name]), dtype=emb.dtype if emb.numel() else torch.float32)
+                return np.asarray(known[name].detach().numpy() if isinstance(known[name], torch.Tensor) else known[name])
             return emb[where[name]][0]
 
+        # every similarity through pair_similarity, the benchmark's one scoring path: a step that
+        # equals a known image gets exactly that image's score (the clean pair's at 100%)
         e_p, e_o, e_b = got("patched"), got("original"), got("partner")
         e_dpr_partner = emb[jb][0] if self.jpeg else e_b
         dpr = np.empty(len(dmask))
         if not self.jpeg:
-            dpr[counts == 0] = float(e_p @ e_dpr_partner)
-            dpr[counts == n_px] = float(e_o @ e_dpr_partner)
-        dpr[dpr_todo] = (emb[ds] @ e_dpr_partner).numpy()
-        black = float(self.black_embedding @ e_b)
+            dpr[counts == 0] = pair_similarity(e_p, e_dpr_partner)
+            dpr[counts == n_px] = pair_similarity(e_o, e_dpr_partner)
+        if dpr_todo:
+            dpr[dpr_todo] = pair_similarity(emb[ds], e_dpr_partner)
+        black = pair_similarity(self.black_embedding.numpy(), e_b)
+        clean_p = pair_similarity(e_p, e_b)
         deletion = np.empty(len(tmask))
         insertion = np.empty(len(tmask))
-        deletion[tcounts == 0], insertion[tcounts == 0] = float(e_p @ e_b), black
-        deletion[tcounts == n_px], insertion[tcounts == n_px] = black, float(e_p @ e_b)
-        deletion[del_todo] = (emb[dl] @ e_b).numpy()
-        insertion[del_todo] = (emb[il] @ e_b).numpy()
+        deletion[tcounts == 0], insertion[tcounts == 0] = clean_p, black
+        deletion[tcounts == n_px], insertion[tcounts == n_px] = black, clean_p
+        if del_todo:
+            deletion[del_todo] = pair_similarity(emb[dl], e_b)
+            insertion[del_todo] = pair_similarity(emb[il], e_b)
         if mask is not None:
             m = np.asarray(mask, dtype=bool)
             restored = (dmask & m[None]).reshape(len(dmask), -1).sum(axis=1) / max(1, int(m.sum()))

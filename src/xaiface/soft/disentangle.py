@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..verify.metrics import pair_similarity
 
 
 def _mlp(i: int, h: int, o: int):
@@ -512,7 +513,7 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
     folds = np.array([p.fold for p in pairs])
     verification = {}
     for name, emb_ in variants:
-        s = np.einsum("nd,nd->n", emb_[ia], emb_[ib])
+        s = pair_similarity(emb_[ia], emb_[ib])
         rep = lfw_protocol(s, labels, folds)
         verification[name] = {"mean_accuracy": rep.mean_accuracy, "std_accuracy": rep.std_accuracy, "eer": rep.eer,
                               "tar_at_far": rep.tar_at_far}

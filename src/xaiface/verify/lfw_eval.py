@@ -35,6 +35,7 @@ from ..errors import DatasetError
 from ..io import load_image
 from ..models.registry import get_model
 from ..models.thresholds import thresholds_path
+from .metrics import pair_similarity
 from ..types import DetectedFace
 from .metrics import calibrate
 from .protocol import lfw_protocol
@@ -138,7 +139,7 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
             if use_flip:
                 a = _flip_combine(a, np.stack([e_mirror[strategy][str(p.path_a)] for p in pairs]))
                 b = _flip_combine(b, np.stack([e_mirror[strategy][str(p.path_b)] for p in pairs]))
-            s = np.einsum("nd,nd->n", a, b)
+            s = pair_similarity(a, b)
             name = f"select={strategy},flip={'on' if use_flip else 'off'}"
             scores_by[name] = s
             rep = lfw_protocol(s, labels, fold_ids)
