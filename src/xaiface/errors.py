@@ -39,3 +39,8 @@ class ConfigError(XaifaceError, ValueError):
 
 class NumericalError(XaifaceError, FloatingPointError):
     """A model produced NaN or infinite values."""
+
+
+class StorageError(XaifaceError):
+    """A file or folder could not be written or read back (unwritable place, full disk, not a
+    folder, damaged store); the message names the path and the cause."""

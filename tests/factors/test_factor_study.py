@@ -125,3 +125,63 @@ def test_cli_study_plot_and_table(jpeg_study, tmp_path, capsys):
     assert (tmp_path / "eer.png").stat().st_size > 10_000
     assert main(["study", "plot", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
     assert "no study summary" in capsys.readouterr().err
+
+
+def test_other_weights_into_the_same_folder_are_a_separate_run(jpeg_study):
+    out, s = jpeg_study
+    r = run_factor_study(out, "jpeg", [30], weights="random", **SMALL)
+    assert r["run_key"] != s["run_key"]  # not the packaged model's stored rows
+    assert r["clean_threshold"]["value"] != pytest.approx(s["clean_threshold"]["value"], abs=1e-3)
+    back = run_factor_study(out, "jpeg", [30, 3], **SMALL)  # both runs live in the folder
+    assert back["run_key"] == s["run_key"] and _outcome(back)["levels"] == _outcome(s)["levels"]
+
+
+def test_study_store_refuses_a_run_key_stored_with_other_weights(tmp_path):
+    from xaiface.factors.study import StudyStore
+
+    store = StudyStore(tmp_path / "study.sqlite")
+    store.register("k", {"factor": "jpeg", "weights_sha256": "a" * 64})
+    store.register("k", {"factor": "jpeg", "weights_sha256": "a" * 64})  # the same run: fine
+    with pytest.raises(ConfigError, match="another --out or delete"):
+        store.register("k", {"factor": "jpeg", "weights_sha256": "b" * 64})
+    store.close()
+
+
+def test_unusable_clean_photos_do_not_advise_resuming(tmp_path):
+    from types import SimpleNamespace
+
+    from xaiface.errors import DatasetError
+    from xaiface.factors.study import StudyConfig, StudyStore, summarise
+    from xaiface.factors.transforms import factor_info
+
+    store = StudyStore(tmp_path / "study.sqlite")
+    row = dict(nbytes=None, pixels=100, psnr=None, detected=True, fallback=False, face_found=None, seconds=0.0)
+    store.put_images("k", "clean", [{**row, "path": "a.jpg", "emb": np.ones(4) / 2, "emb_mirror": np.ones(4) / 2, "error": None},
+                                    {**row, "path": "b.jpg", "emb": None, "emb_mirror": None, "error": "b.jpg: bad photo"}])
+    pairs = [SimpleNamespace(path_a="a.jpg", path_b="b.jpg", same=True, fold=0),
+             SimpleNamespace(path_a="a.jpg", path_b="a.jpg", same=False, fold=0)]
+    with pytest.raises(DatasetError) as e:
+        summarise(store, "k", StudyConfig("jpeg"), [], pairs, [], ["a.jpg", "b.jpg"], factor_info("jpeg"))
+    assert "b.jpg: bad photo" in str(e.value) and "does not compute them again" in str(e.value)
+    store.close()
+
+
+def test_damaged_study_row_is_dropped_and_computed_again(tmp_path):
+    import sqlite3
+
+    from xaiface.factors.study import StudyStore
+
+    store = StudyStore(tmp_path / "study.sqlite")
+    row = dict(nbytes=10, pixels=100, psnr=30.0, detected=True, fallback=False, face_found=None, error=None, seconds=0.0)
+    store.put_images("k", "30.0", [{**row, "path": p, "emb": np.full(4, 0.5), "emb_mirror": np.full(4, 0.5)}
+                                   for p in ("a.jpg", "b.jpg")])
+    store.close()
+    con = sqlite3.connect(tmp_path / "study.sqlite")
+    with con:
+        con.execute("UPDATE images SET emb=? WHERE path='b.jpg'", (np.full(4, 0.25, np.float32).tobytes(),))
+    con.close()
+    store = StudyStore(tmp_path / "study.sqlite")
+    with pytest.warns(UserWarning, match="checksum"):
+        assert store.done("k", "30.0") == {"a.jpg"}  # b.jpg is computed again by the next run
+    assert set(store.images("k", "30.0")) == {"a.jpg"}
+    store.close()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .protocol import accuracy, curve_auc, error_rates
+from ..io.files import ensure_dir, savefig_atomic, write_text_atomic
 from .store import PairResult
 
 FULL_PAIRS = 6000
@@ -305,7 +306,7 @@ def plot_curves(summary: dict[str, Any], out_dir: str | os.PathLike) -> list[Pat
             ax.legend(fontsize=8)
         fig.suptitle(title)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        savefig_atomic(fig, path, dpi=110)
         plt.close(fig)
         files.append(path)
 
@@ -328,7 +329,7 @@ def plot_curves(summary: dict[str, Any], out_dir: str | os.PathLike) -> list[Pat
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "deletion-insertion.png", dpi=110)
+    savefig_atomic(fig, out / "deletion-insertion.png", dpi=110)
     plt.close(fig)
     files.append(out / "deletion-insertion.png")
     return files
@@ -336,9 +337,8 @@ def plot_curves(summary: dict[str, Any], out_dir: str | os.PathLike) -> list[Pat
 
 def write_summary(summary: dict[str, Any], out_dir: str | os.PathLike, command: str | None = None) -> dict[str, Path]:
     """Write ``summary.json``, ``summary.md`` and the plots into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(markdown(summary, command or summary.get("command")))
+    out = ensure_dir(out_dir, "report folder")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.md", markdown(summary, command or summary.get("command")))
     plots = plot_curves(summary, out)
     return {"json": out / "summary.json", "markdown": out / "summary.md", **{p.stem: p for p in plots}}

@@ -21,12 +21,14 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DatasetError, XaifaceError
+from ..errors import ConfigError, DatasetError, StorageError, XaifaceError
+from ..io.files import ensure_dir, load_npz, save_npz_atomic
 from ..models.base import FaceModel
 from ..models.registry import get_model
 from .patch_lfw import PatchLFW, generate_patch_lfw, select_pairs
@@ -75,8 +77,10 @@ def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLik
     key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.content_sha256])
     path = Path(out_dir) / f"embeddings-{model.spec.name}-{key}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            return _checked_embeddings(load_npz(path), ds.n_pairs, model.spec.embedding_size, path)
+        except StorageError as e:  # damaged, truncated or of another shape: computed again (and replaced)
+            warnings.warn(f"{e}; computing the embeddings again", stacklevel=2)
     photo_emb: dict[tuple[str, int], np.ndarray] = {}
     index, same, e_a, e_b, e_p = [], [], [], [], []
     bar = tqdm(total=ds.n_pairs, desc=f"embed Patch-LFW ({model.spec.name})", unit="pair", disable=not progress)
@@ -105,11 +109,27 @@ def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLik
     bar.close()
     out = {"pair_index": np.asarray(index, dtype=np.int64), "same": np.asarray(same, dtype=bool),
            "e_a": np.stack(e_a), "e_b": np.stack(e_b), "e_patched": np.concatenate(e_p)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    save_npz_atomic(path, **out)
     return out
+
+
+def _checked_embeddings(arrays: dict[str, np.ndarray], n_pairs: int, dim: int, path: Path) -> dict[str, np.ndarray]:
+    """``arrays`` when they are :func:`dataset_embeddings`' complete output for ``n_pairs`` pairs of
+    ``dim``-d finite embeddings.
+
+    Raises:
+        StorageError: a missing array, another shape or non-finite values (the message says which).
+    """
+    want = {"pair_index": (n_pairs,), "same": (n_pairs,), "e_a": (n_pairs, dim), "e_b": (n_pairs, dim),
+            "e_patched": (n_pairs, dim)}
+    for k, shape in want.items():
+        if k not in arrays:
+            raise StorageError(f"{path}: no array {k!r}; not a complete embeddings file")
+        if arrays[k].shape != shape:
+            raise StorageError(f"{path}: array {k!r} of shape {arrays[k].shape}, expected {shape}")
+        if arrays[k].dtype.kind == "f" and not np.isfinite(arrays[k]).all():
+            raise StorageError(f"{path}: array {k!r} holds NaN or infinite values")
+    return arrays
 
 
 def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[str, Any]:
@@ -218,8 +238,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         explainer_info(m)  # an unknown name fails here, before any work
     if rule not in DPR_RULES:
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir, "benchmark folder")
     fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
     fr.eval()
     geometry = fr.spec.preprocessing.geometry
@@ -287,7 +306,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
     summary["timing_s"] = {"embeddings": round(t_emb, 1)}
     summary["out"] = str(out)
     summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold))
-    np.savez(out / "table1-scores.npz", pair_index=emb["pair_index"], same=emb["same"],
+    save_npz_atomic(out / "table1-scores.npz", pair_index=emb["pair_index"], same=emb["same"],
              clean=t1["scores_clean"], patched=t1["scores_patched"])
     if write:
         write_summary(summary, summary["report_dir"])

@@ -5,20 +5,27 @@ hash of its configuration, kept in the ``runs`` table); an interrupted run finds
 pairs here and continues with the others, so nothing computed is lost and nothing is computed
 twice. Arrays (per-step scores) are stored as JSON lists of floats, which round-trip exactly.
 SQLite's write-ahead log keeps the file consistent if the process is killed between commits.
+
+Each pair row carries the SHA-256 of its values (``checksum``, verified on every read): a row that
+does not verify (edited, damaged) is dropped with a warning and its pair computed again, never
+used. A store written before checksums existed gets the column (and its rows' checksums) when it
+is first opened.
 """
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..io.files import add_column, open_database, payload_checksum, storage_faults
+
+__all__ = ["PairResult", "ResultStore", "open_database"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -30,11 +37,16 @@ CREATE TABLE IF NOT EXISTS pairs (
     dpr TEXT, restored TEXT, deletion TEXT, insertion TEXT,
     auroc REAL, pointing REAL, coverage REAL, map_stats TEXT,
     n_forward INTEGER, n_backward INTEGER, t_map REAL, t_score REAL,
-    error TEXT, created REAL NOT NULL,
+    error TEXT, created REAL NOT NULL, checksum TEXT,
     PRIMARY KEY (run_key, pair)
 );
 """
 _ARRAYS = ("dpr", "restored", "deletion", "insertion")
+#: the columns a row's checksum covers (everything but the creation time and the checksum)
+_COLUMNS = ("run_key", "pair", "fold", "same", "match", "score_patched", "score_clean", "map_score", "dpr", "restored",
+            "deletion", "insertion", "auroc", "pointing", "coverage", "map_stats", "n_forward", "n_backward", "t_map",
+            "t_score", "error")
+_SELECT = ", ".join(_COLUMNS) + ", checksum"
 
 
 @dataclass
@@ -84,24 +96,6 @@ class PairResult:
         return d
 
 
-def open_database(path: Path, schema: str, what: str) -> sqlite3.Connection:
-    """An SQLite file for results written as they are produced: created with ``schema`` if new,
-    write-ahead log (consistent if the process is killed between commits).
-
-    Raises:
-        DatasetError: the file exists but is not a usable database.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = sqlite3.connect(path)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.executescript(schema)
-    except sqlite3.DatabaseError as e:
-        raise DatasetError(f"{path}: not a usable {what} database ({e})") from None
-    return con
-
-
 def _dumps(a: Any) -> str | None:
     return None if a is None else json.dumps([float(v) for v in np.asarray(a, dtype=np.float64).ravel()])
 
@@ -120,6 +114,13 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.con = open_database(self.path, _SCHEMA, "results")
+        self.dropped = 0  # rows whose checksum did not verify (recomputed)
+        with storage_faults(self.path, "cannot update the results database"):
+            if add_column(self.con, "pairs", "checksum"):  # a store from before checksums: sign its rows once
+                rows = self.con.execute(f"SELECT {', '.join(_COLUMNS)} FROM pairs").fetchall()
+                with self.con:
+                    self.con.executemany("UPDATE pairs SET checksum = ? WHERE run_key = ? AND pair = ?",
+                                         [(payload_checksum(r), r[0], r[1]) for r in rows])
 
     def close(self) -> None:
         self.con.close()
@@ -132,7 +133,7 @@ class ResultStore:
 
     def register(self, run_key: str, model: str, method: str, config: dict[str, Any]) -> None:
         """Record a run's configuration (once; a later call with the same key keeps the first)."""
-        with self.con:
+        with storage_faults(self.path, "cannot register the run"), self.con:
             self.con.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)",
                              (run_key, model, method, json.dumps(config, sort_keys=True), time.time()))
 
@@ -140,31 +141,46 @@ class ResultStore:
         cur = self.con.execute("SELECT run_key, model, method, config, created FROM runs ORDER BY created")
         return [{"run_key": k, "model": m, "method": me, "config": json.loads(c), "created": t} for k, m, me, c, t in cur]
 
+    def _verified(self, run_key: str) -> list[tuple[Any, ...]]:
+        """The run's rows in pair order whose checksum verifies; the others are deleted (their pairs
+        are then missing and get computed again) with one warning."""
+        with storage_faults(self.path, "cannot read the results database"):
+            rows = self.con.execute(f"SELECT {_SELECT} FROM pairs WHERE run_key = ? ORDER BY pair", (run_key,)).fetchall()
+            good, bad = [], []
+            for row in rows:
+                (good if payload_checksum(row[:-1]) == row[-1] else bad).append(row)
+            if bad:
+                with self.con:
+                    self.con.executemany("DELETE FROM pairs WHERE run_key = ? AND pair = ?", [(r[0], r[1]) for r in bad])
+                self.dropped += len(bad)
+                warnings.warn(f"{self.path}: {len(bad)} stored result(s) of run {run_key} failed their checksum "
+                              f"(pairs {[int(r[1]) for r in bad][:10]}); they were dropped and will be computed again",
+                              stacklevel=3)
+        return good
+
     def done(self, run_key: str) -> set[int]:
-        """Pairs of a run already stored (finished or failed)."""
-        return {int(r[0]) for r in self.con.execute("SELECT pair FROM pairs WHERE run_key = ?", (run_key,))}
+        """Pairs of a run already stored (finished or failed) whose rows verify."""
+        return {int(r[1]) for r in self._verified(run_key)}
 
     def put(self, run_key: str, r: PairResult) -> None:
-        """Store one pair's result and commit."""
-        with self.con:
-            self.con.execute(
-                "INSERT OR REPLACE INTO pairs VALUES (?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?,?,?, ?,?)",
-                (run_key, int(r.pair), int(r.fold), int(bool(r.same)),
-                 None if r.match is None else int(bool(r.match)), _nan_none(r.score_patched), _nan_none(r.score_clean),
-                 _nan_none(r.map_score), _dumps(r.dpr), _dumps(r.restored), _dumps(r.deletion), _dumps(r.insertion),
-                 _nan_none(r.auroc), _nan_none(r.pointing), _nan_none(r.coverage), json.dumps(r.map_stats, sort_keys=True),
-                 int(r.n_forward), int(r.n_backward), float(r.t_map), float(r.t_score), r.error, time.time()),
-            )
+        """Store one pair's result (with its checksum) and commit."""
+        values = (run_key, int(r.pair), int(r.fold), int(bool(r.same)),
+                  None if r.match is None else int(bool(r.match)), _nan_none(r.score_patched), _nan_none(r.score_clean),
+                  _nan_none(r.map_score), _dumps(r.dpr), _dumps(r.restored), _dumps(r.deletion), _dumps(r.insertion),
+                  _nan_none(r.auroc), _nan_none(r.pointing), _nan_none(r.coverage), json.dumps(r.map_stats, sort_keys=True),
+                  int(r.n_forward), int(r.n_backward), float(r.t_map), float(r.t_score), r.error)
+        with storage_faults(self.path, "cannot store a result"), self.con:
+            self.con.execute(f"INSERT OR REPLACE INTO pairs ({', '.join(_COLUMNS)}, created, checksum) "
+                             f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+                             (*values, time.time(), payload_checksum(values)))
 
     def results(self, run_key: str, pairs: Iterable[int] | None = None) -> list[PairResult]:
-        """Stored results of a run in pair order (only ``pairs`` when given)."""
-        cur = self.con.execute(
-            "SELECT pair, fold, same, match, score_patched, score_clean, map_score, dpr, restored, deletion, insertion, "
-            "auroc, pointing, coverage, map_stats, n_forward, n_backward, t_map, t_score, error "
-            "FROM pairs WHERE run_key = ? ORDER BY pair", (run_key,))
+        """Stored results of a run in pair order (only ``pairs`` when given); rows that fail their
+        checksum are left out (and dropped, see :meth:`done`)."""
         wanted = None if pairs is None else set(int(p) for p in pairs)
         out = []
-        for row in cur:
+        for full in self._verified(run_key):
+            row = full[1:-1]
             if wanted is not None and int(row[0]) not in wanted:
                 continue
             (pair, fold, same, match, sp, sc, ms, dpr, rest, dele, ins, auroc, pointing, cov, stats, nf, nb, tm, ts, err) = row

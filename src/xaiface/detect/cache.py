@@ -11,18 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import cache_dir
+from ..io.files import open_database, storage_faults
 from ..io.hashing import array_sha256
 from ..types import DetectedFace
 from .base import Detector
 
 _FORMAT = 1
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS detections (image TEXT, settings TEXT, payload TEXT, checksum TEXT,"
+           " PRIMARY KEY (image, settings));")
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
@@ -34,21 +36,16 @@ class DetectionCache:
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else cache_dir() / "detections.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute(
-            "CREATE TABLE IF NOT EXISTS detections (image TEXT, settings TEXT, payload TEXT, checksum TEXT,"
-            " PRIMARY KEY (image, settings))"
-        )
+        self._con = open_database(self.path, _SCHEMA, "detection cache", timeout=60, isolation_level=None)
         self.hits = 0
         self.misses = 0
         self.repaired = 0
 
     def get(self, image_key: str, settings_key: str) -> list[DetectedFace] | None:
-        row = self._con.execute(
-            "SELECT payload, checksum FROM detections WHERE image=? AND settings=?", (image_key, settings_key)
-        ).fetchone()
+        with storage_faults(self.path, "cannot read the detection cache"):
+            row = self._con.execute(
+                "SELECT payload, checksum FROM detections WHERE image=? AND settings=?", (image_key, settings_key)
+            ).fetchone()
         if row is None:
             return None
         payload, checksum = row
@@ -61,15 +58,17 @@ class DetectionCache:
             return [DetectedFace.from_dict(f) for f in d["faces"]]
         except (ValueError, KeyError, TypeError):
             self.repaired += 1
-            self._con.execute("DELETE FROM detections WHERE image=? AND settings=?", (image_key, settings_key))
+            with storage_faults(self.path, "cannot write the detection cache"):
+                self._con.execute("DELETE FROM detections WHERE image=? AND settings=?", (image_key, settings_key))
             return None
 
     def put(self, image_key: str, settings_key: str, faces: list[DetectedFace]) -> None:
         payload = json.dumps({"format": _FORMAT, "image": image_key, "faces": [f.to_dict() for f in faces]})
-        self._con.execute(
-            "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?)",
-            (image_key, settings_key, payload, hashlib.sha256(payload.encode()).hexdigest()),
-        )
+        with storage_faults(self.path, "cannot write the detection cache"):
+            self._con.execute(
+                "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?)",
+                (image_key, settings_key, payload, hashlib.sha256(payload.encode()).hexdigest()),
+            )
 
     def __len__(self) -> int:
         return int(self._con.execute("SELECT COUNT(*) FROM detections").fetchone()[0])

@@ -21,6 +21,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError, ModelNotFoundError
+from ..io.files import ensure_dir, save_npy_atomic, write_text_atomic
 from .base import MAP_KINDS, PairExplanation
 from .visualize import (
     Photos, crop_overlays, legend_strip, load_photos, map_on_background, photo_overlays, score_text, signed_maps,
@@ -222,10 +223,7 @@ def write_report(explanations: Sequence[PairExplanation] | PairExplanation, path
            f"{_e(Path(faces[0].source).name if faces[0].source else 'A')} vs "
            f"{_e(Path(faces[1].source).name if faces[1].source else 'B')}</title>"
            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(doc, encoding="utf-8")
-    return out
+    return write_text_atomic(path, doc)
 
 
 # ---- the numbers ------------------------------------------------------------------------------
@@ -249,8 +247,7 @@ def save_explanations(explanations: Sequence[PairExplanation] | PairExplanation,
     exps = [explanations] if isinstance(explanations, PairExplanation) else list(explanations)
     if not exps:
         raise ConfigError("no explanation to save")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir, "explanation folder")
     seen: dict[str, int] = {}
     records = []
     for e in exps:
@@ -264,12 +261,12 @@ def save_explanations(explanations: Sequence[PairExplanation] | PairExplanation,
                     names.append(None)
                     continue
                 fn = map_filename(stem, kind, i)
-                np.save(out / fn, np.asarray(m, dtype=np.float32))
+                save_npy_atomic(out / fn, np.asarray(m, dtype=np.float32))
                 names.append(fn)
             files[kind] = names
         rec = e.data(include_maps=False)
         rec["files"] = files
         records.append(rec)
     js = out / "explanations.json"
-    js.write_text(json.dumps({"explanations": records}, indent=2))
+    write_text_atomic(js, json.dumps({"explanations": records}, indent=2))
     return js

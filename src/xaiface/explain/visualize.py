@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 import numpy as np
 
 from ..errors import ConfigError
+from ..io.files import savefig_atomic
 from .base import MAP_KINDS, PairExplanation
 
 if TYPE_CHECKING:
@@ -304,8 +305,7 @@ def pair_figure(explanations: Sequence[PairExplanation] | PairExplanation, path:
             ax.set_axis_off()
     _colorbar(fig, subs[-1])
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=dpi)
+    savefig_atomic(fig, out, format="png", dpi=dpi)
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..io.files import savefig_atomic
 from .transforms import factor_info, get_transform, list_factors, psnr
 
 
@@ -48,7 +49,7 @@ def transform_gallery(image: np.ndarray, out: str | os.PathLike, factors: Sequen
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
+    savefig_atomic(fig, out, dpi=dpi)
     plt.close(fig)
     return out
 
@@ -119,7 +120,7 @@ def plot_study(summary: dict[str, Any], out: str | os.PathLike) -> Path:
         ax.set_title("EER vs rate")
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=110)
+    savefig_atomic(fig, out, dpi=110)
     plt.close(fig)
     return out
 
@@ -161,6 +162,6 @@ def plot_studies(summaries: Sequence[dict[str, Any]], out: str | os.PathLike) ->
         ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=110)
+    savefig_atomic(fig, out, dpi=110)
     plt.close(fig)
     return out

@@ -25,7 +25,10 @@ For one factor and a list of levels, over LFW View 2 pairs (all 6,000, or a subs
 
 Everything is stored as it is produced (SQLite, one row per photo and level, committed per
 batch), so an interrupted study resumes where it stopped; ``max_new_images`` stops a run after
-that many newly computed photos (time-boxed runs and the resume test).
+that many newly computed photos (time-boxed runs and the resume test). A run is keyed by its whole
+configuration, the digest of user weights included (another ``weights`` file is another run, in
+the same folder), and each stored row carries a checksum verified on read (a row that does not
+verify is dropped with a warning and computed again).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -40,6 +44,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DatasetError, XaifaceError
+from ..io.files import add_column, ensure_dir, open_database, payload_checksum, storage_faults, write_text_atomic
 from .transforms import factor_info, get_transform, psnr
 
 _SCHEMA = """
@@ -47,12 +52,12 @@ CREATE TABLE IF NOT EXISTS runs (run_key TEXT PRIMARY KEY, config TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS images (
     run_key TEXT NOT NULL, level TEXT NOT NULL, path TEXT NOT NULL,
     nbytes INTEGER, pixels INTEGER, psnr REAL, detected INTEGER, fallback INTEGER, face_found INTEGER,
-    emb BLOB, emb_mirror BLOB, error TEXT, seconds REAL, created REAL NOT NULL,
+    emb BLOB, emb_mirror BLOB, error TEXT, seconds REAL, created REAL NOT NULL, checksum TEXT,
     PRIMARY KEY (run_key, level, path)
 );
 CREATE TABLE IF NOT EXISTS drift (
     run_key TEXT NOT NULL, level TEXT NOT NULL, pair INTEGER NOT NULL, image INTEGER NOT NULL,
-    spearman REAL, top10 REAL, error TEXT, created REAL NOT NULL,
+    spearman REAL, top10 REAL, error TEXT, created REAL NOT NULL, checksum TEXT,
     PRIMARY KEY (run_key, level, pair, image)
 );
 """
@@ -70,6 +75,8 @@ class StudyConfig:
         folds: 0-based folds (``None``: all); pairs_per_fold: the first N/2 genuine + N/2
             impostor pairs of each fold (``None``: all 600).
         drift_pairs: pairs (spread evenly over the folds) whose xSSAB maps are compared; 0 = none.
+        weights: SHA-256 of the user's weights (``None``: the model's packaged weights; left out of
+            the key then, so studies stored before this field keep their keys).
     """
 
     factor: str
@@ -83,9 +90,13 @@ class StudyConfig:
     folds: list[int] | None = None
     pairs_per_fold: int | None = None
     drift_pairs: int = 300
+    weights: str | None = None
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        d = asdict(self)
+        if d["weights"] is None:
+            del d["weights"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def level_key(level: float | None) -> str:
@@ -196,57 +207,97 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
 # the store
 
 
+_IMAGE_COLUMNS = ("run_key", "level", "path", "nbytes", "pixels", "psnr", "detected", "fallback", "face_found", "emb",
+                  "emb_mirror", "error", "seconds")
+_DRIFT_COLUMNS = ("run_key", "level", "pair", "image", "spearman", "top10", "error")
+
+
 class StudyStore:
-    """The SQLite file of a study folder (``study.sqlite``)."""
+    """The SQLite file of a study folder (``study.sqlite``); every row carries a checksum of its values."""
 
     def __init__(self, path: str | os.PathLike):
-        from ..bench.store import open_database
-
         self.path = Path(path)
         self.con = open_database(self.path, _SCHEMA, "study")
+        self.dropped = 0  # rows whose checksum did not verify (dropped, computed again)
+        with storage_faults(self.path, "cannot update the study database"):
+            for table, cols in (("images", _IMAGE_COLUMNS), ("drift", _DRIFT_COLUMNS)):
+                if add_column(self.con, table, "checksum"):  # a store from before checksums: sign its rows once
+                    rows = self.con.execute(f"SELECT rowid, {', '.join(cols)} FROM {table}").fetchall()
+                    with self.con:
+                        self.con.executemany(f"UPDATE {table} SET checksum = ? WHERE rowid = ?",
+                                             [(payload_checksum(r[1:]), r[0]) for r in rows])
 
     def close(self) -> None:
         self.con.close()
 
     def register(self, key: str, config: dict[str, Any]) -> None:
-        with self.con:
+        """Record a run's configuration. A run of this key already stored with other weights
+        (``config["weights_sha256"]``, the digest of the weights actually loaded) is refused.
+
+        Raises:
+            ConfigError: the stored run used other weights (the message says what to do).
+        """
+        with storage_faults(self.path, "cannot register the study"), self.con:
             self.con.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?)", (key, json.dumps(config, sort_keys=True), time.time()))
+            stored = json.loads(self.con.execute("SELECT config FROM runs WHERE run_key=?", (key,)).fetchone()[0])
+        old, new = stored.get("weights_sha256"), config.get("weights_sha256")
+        if old is not None and new is not None and old != new:
+            raise ConfigError(f"{self.path}: run {key} was computed with the model's weights sha256 {old[:12]}..., "
+                              f"this run's weights are sha256 {new[:12]}...; use another --out or delete {self.path}")
+
+    def _verified(self, table: str, cols: Sequence[str], key: str, level: str) -> list[tuple[Any, ...]]:
+        """A level's rows of ``table`` whose checksum verifies. A row that does not verify is deleted
+        with the other rows of its photo (images) or pair (drift), which are then computed again;
+        one warning says so."""
+        group = 2  # the column after run_key and level: the photo's path or the drift pair
+        with storage_faults(self.path, "cannot read the study database"):
+            rows = self.con.execute(f"SELECT rowid, {', '.join(cols)}, checksum FROM {table} WHERE run_key=? AND level=?",
+                                    (key, level)).fetchall()
+            bad = {r[1 + group] for r in rows if payload_checksum(r[1:-1]) != r[-1]}
+            if bad:
+                with self.con:
+                    self.con.executemany(f"DELETE FROM {table} WHERE run_key=? AND level=? AND {cols[group]}=?",
+                                         [(key, level, g) for g in bad])
+                self.dropped += len(bad)
+                warnings.warn(f"{self.path}: stored {table} rows of {len(bad)} item(s) at level {level} failed their "
+                              "checksum; they were dropped and will be computed again", stacklevel=3)
+        return [r[1:-1] for r in rows if r[1 + group] not in bad]
+
+    def _put(self, table: str, cols: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        with storage_faults(self.path, "cannot store results"), self.con:
+            self.con.executemany(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}, created, checksum) "
+                                 f"VALUES ({', '.join('?' * (len(cols) + 2))})",
+                                 [(*r, time.time(), payload_checksum(r)) for r in rows])
 
     def done(self, key: str, level: str) -> set[str]:
-        return {r[0] for r in self.con.execute("SELECT path FROM images WHERE run_key=? AND level=?", (key, level))}
+        return {r[2] for r in self._verified("images", _IMAGE_COLUMNS, key, level)}
 
     def put_images(self, key: str, level: str, rows: Sequence[dict[str, Any]]) -> None:
         def blob(a: Any) -> bytes | None:
             return None if a is None else np.asarray(a, dtype=np.float32).tobytes()
 
-        with self.con:
-            self.con.executemany(
-                "INSERT OR REPLACE INTO images VALUES (?,?,?, ?,?,?,?,?,?, ?,?,?,?,?)",
-                [(key, level, r["path"], r["nbytes"], r["pixels"], r["psnr"] if r["psnr"] is None or np.isfinite(r["psnr"]) else None,
-                  _b(r["detected"]), _b(r["fallback"]), _b(r["face_found"]), blob(r.get("emb")), blob(r.get("emb_mirror")),
-                  r["error"], float(r.get("seconds", 0.0)), time.time()) for r in rows])
+        self._put("images", _IMAGE_COLUMNS, [
+            (key, level, r["path"], r["nbytes"], r["pixels"], r["psnr"] if r["psnr"] is None or np.isfinite(r["psnr"]) else None,
+             _b(r["detected"]), _b(r["fallback"]), _b(r["face_found"]), blob(r.get("emb")), blob(r.get("emb_mirror")),
+             r["error"], float(r.get("seconds", 0.0))) for r in rows])
 
     def images(self, key: str, level: str) -> dict[str, dict[str, Any]]:
-        cur = self.con.execute("SELECT path, nbytes, pixels, psnr, detected, fallback, face_found, emb, emb_mirror, error "
-                               "FROM images WHERE run_key=? AND level=?", (key, level))
         out = {}
-        for path, nb, px, ps, det, fb, ff, e, em, err in cur:
+        for _, _, path, nb, px, ps, det, fb, ff, e, em, err, _ in self._verified("images", _IMAGE_COLUMNS, key, level):
             out[path] = {"nbytes": nb, "pixels": px, "psnr": ps, "detected": _ub(det), "fallback": _ub(fb),
                          "face_found": _ub(ff), "emb": None if e is None else np.frombuffer(e, np.float32),
                          "emb_mirror": None if em is None else np.frombuffer(em, np.float32), "error": err}
         return out
 
     def drift_done(self, key: str, level: str) -> set[int]:
-        return {int(r[0]) for r in self.con.execute("SELECT DISTINCT pair FROM drift WHERE run_key=? AND level=?", (key, level))}
+        return {int(r[2]) for r in self._verified("drift", _DRIFT_COLUMNS, key, level)}
 
     def put_drift(self, key: str, level: str, rows: Sequence[tuple[int, int, float | None, float | None, str | None]]) -> None:
-        with self.con:
-            self.con.executemany("INSERT OR REPLACE INTO drift VALUES (?,?,?,?,?,?,?,?)",
-                                 [(key, level, int(p), int(i), s, t, err, time.time()) for p, i, s, t, err in rows])
+        self._put("drift", _DRIFT_COLUMNS, [(key, level, int(p), int(i), s, t, err) for p, i, s, t, err in rows])
 
     def drift(self, key: str, level: str) -> list[tuple[int, int, float | None, float | None, str | None]]:
-        return [(int(p), int(i), s, t, e) for p, i, s, t, e in self.con.execute(
-            "SELECT pair, image, spearman, top10, error FROM drift WHERE run_key=? AND level=? ORDER BY pair, image", (key, level))]
+        rows = sorted(self._verified("drift", _DRIFT_COLUMNS, key, level), key=lambda r: (r[2], r[3]))
+        return [(int(p), int(i), s, t, e) for _, _, p, i, s, t, e in rows]
 
 
 def _b(v: bool | None) -> int | None:
@@ -337,6 +388,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
 
     from ..bench.faces import choose_faces
     from ..datasets import LFW, first_pairs_per_fold
+    from ..io.hashing import weights_digest
     from ..models.registry import get_model
 
     register_plugins(plugins)
@@ -353,12 +405,15 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
         raise ConfigError(f"apply must be 'both' or 'probe', got {apply!r}")
     if drift_pairs < 0:
         raise ConfigError(f"drift_pairs must be >= 0, got {drift_pairs}")
+    out = ensure_dir(out_dir, "study folder")
+    fr = get_model(model, weights=weights)
+    loaded_sha = weights_digest(fr, weights)
     cfg = StudyConfig(factor, params, model, detector, select, bool(flip), apply, bool(reuse_landmarks),
-                      sorted(set(int(f) for f in folds)) if folds else None, pairs_per_fold, int(drift_pairs))
+                      sorted(set(int(f) for f in folds)) if folds else None, pairs_per_fold, int(drift_pairs),
+                      None if weights is None else loaded_sha)
     key = cfg.key()
-    out = Path(out_dir)
     store = StudyStore(out / "study.sqlite")
-    store.register(key, asdict(cfg))
+    store.register(key, {**asdict(cfg), "weights_sha256": loaded_sha})
     t_start = time.perf_counter()
 
     lfw = LFW(data)
@@ -374,7 +429,6 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     drift_set = drift_set[:drift_pairs]
     paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
     transformed = paths if apply == "both" else sorted({str(p.path_b) for p in pairs})
-    fr = get_model(model, weights=weights)
     geometry = fr.spec.preprocessing.geometry
     chosen = choose_faces(paths, detector=detector, select=select, cache=cache, workers=workers, progress=progress)
     fallback_box = None if chosen.fallback_box is None else [float(v) for v in chosen.fallback_box]
@@ -531,8 +585,19 @@ def summarise(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[fl
 
     s_clean, ok_clean = scores(clean, clean)
     if not ok_clean.all():
-        raise DatasetError(f"clean reference incomplete: {int((~ok_clean).sum())} of {len(pairs)} pairs unscored "
-                           "(resume the study to finish it)")
+        needed = sorted({str(p.path_a) for p, ok in zip(pairs, ok_clean) if not ok}
+                        | {str(p.path_b) for p, ok in zip(pairs, ok_clean) if not ok})
+        missing = [p for p in needed if p not in clean]
+        usable = lambda p: (e := emb(clean[p])) is not None and bool(np.isfinite(e).all())  # noqa: E731
+        unusable = [p for p in needed if p in clean and not usable(p)]
+        msg = f"clean reference incomplete: {int((~ok_clean).sum())} of {len(pairs)} pairs unscored"
+        if missing:  # not computed yet: resuming computes them
+            raise DatasetError(f"{msg}: {len(missing)} photo(s) not computed yet; run the same command again to resume")
+        first = unusable[0]
+        why = clean[first]["error"] or "no usable embedding (zero or non-finite; check the model's weights)"
+        raise DatasetError(f"{msg}: {len(unusable)} photo(s) have no usable clean embedding (first: {first}: {why}); "
+                           f"resuming does not compute them again; fix the cause, then use another --out or delete "
+                           f"{store.path}")
     clean_eer, thr = eer(s_clean, labels)
     cfmr, cfnmr = fmr_fnmr(s_clean, labels, thr)
     several_folds = len(set(fold_ids.tolist())) >= 2  # the 10-fold accuracy needs held-out folds
@@ -638,9 +703,9 @@ def studies_markdown(summaries: Sequence[dict[str, Any]]) -> str:
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     from .figures import plot_study
 
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    (out / "summary.md").write_text(summary_markdown(summary))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float))
+    write_text_atomic(out / "summary.md", summary_markdown(summary))
     try:
         plot_study(summary, out / "curves.png")
     except (KeyError, ValueError, TypeError) as e:  # a partial run may lack a level's metrics
-        (out / "curves.txt").write_text(f"no curves: {e}\n")
+        write_text_atomic(out / "curves.txt", f"no curves: {e}\n")

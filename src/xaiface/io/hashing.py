@@ -40,3 +40,19 @@ def array_sha256(arr: np.ndarray) -> str:
     h.update(f"{a.dtype.str}{shape}".encode())
     h.update(a.data)
     return h.hexdigest()
+
+
+def weights_digest(model: object, weights: object = None) -> str | None:
+    """The SHA-256 of the weights a loaded model runs with, for the keys of stored results.
+
+    ``weights`` is what was passed to :func:`~xaiface.models.get_model`. The model's recorded
+    digest is used when it has one (``model.weights_sha256`` or ``model.spec.weights_sha256``);
+    otherwise a weights file's bytes are hashed here, and a non-path value (``"random"``) is kept
+    as text. ``None`` when neither the model nor ``weights`` says anything (no key to add).
+    """
+    sha = getattr(model, "weights_sha256", None) or getattr(getattr(model, "spec", None), "weights_sha256", None)
+    if isinstance(sha, str) and sha:
+        return sha
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        return file_sha256(weights)
+    return None if weights is None else str(weights)

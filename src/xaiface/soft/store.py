@@ -3,20 +3,21 @@
 A key is the SHA-256 of (the photo's pixel values, the face's box and landmarks, the producer's
 settings), so a result is reused whenever the same face of the same pixels goes through the same
 estimator or model, whatever the file is called, and never when any of them changed. SQLite in
-WAL mode, like the detection cache (``<cache>/soft.sqlite`` by default).
+WAL mode, like the detection cache (``<cache>/soft.sqlite`` by default); each row carries the
+SHA-256 of its payload, and a row that does not verify is computed again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import cache_dir
+from ..io.files import add_column, open_database, storage_faults
 from ..types import DetectedFace
 
 
@@ -44,23 +45,30 @@ class ResultStore:
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else cache_dir() / "soft.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT, payload BLOB)")
+        self._con = open_database(self.path, "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, kind TEXT, payload BLOB);",
+                                  "soft-biometrics store", timeout=60, isolation_level=None)
+        with storage_faults(self.path, "cannot update the soft-biometrics store"):
+            add_column(self._con, "results", "checksum")  # older rows: no checksum, recomputed on first use
         self.hits = 0
         self.misses = 0
+        self.dropped = 0
 
     def _get(self, key: str, kind: str) -> bytes | None:
-        row = self._con.execute("SELECT payload FROM results WHERE key=? AND kind=?", (key, kind)).fetchone()
+        with storage_faults(self.path, "cannot read the soft-biometrics store"):
+            row = self._con.execute("SELECT payload, checksum FROM results WHERE key=? AND kind=?", (key, kind)).fetchone()
+        if row is not None and row[1] != hashlib.sha256(bytes(row[0])).hexdigest():  # damaged or unsigned: recomputed
+            self.dropped += 1
+            row = None
         if row is None:
             self.misses += 1
             return None
         self.hits += 1
-        return row[0]
+        return bytes(row[0])
 
     def _put(self, key: str, kind: str, payload: bytes) -> None:
-        self._con.execute("INSERT OR REPLACE INTO results (key, kind, payload) VALUES (?, ?, ?)", (key, kind, payload))
+        with storage_faults(self.path, "cannot write the soft-biometrics store"):
+            self._con.execute("INSERT OR REPLACE INTO results (key, kind, payload, checksum) VALUES (?, ?, ?, ?)",
+                              (key, kind, payload, hashlib.sha256(payload).hexdigest()))
 
     def get_json(self, key: str) -> Any | None:
         raw = self._get(key, "json")
