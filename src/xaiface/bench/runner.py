@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import ConfigError, DatasetError, XaifaceError
 from ..models.base import FaceModel
 from ..models.registry import get_model
+from ..models.thresholds import check_threshold
 from .patch_lfw import PatchLFW, generate_patch_lfw, select_pairs
 from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence, pixel_auroc, pointing_game
 from .scoring import PairScorer
@@ -127,7 +128,7 @@ def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[s
     clean = np.einsum("nd,nd->n", emb["e_a"], emb["e_b"]).astype(np.float64)
     patched = np.einsum("nd,nd->n", emb["e_patched"], emb["e_b"]).astype(np.float64)
     clean_eer, th_eer = eer(clean, same.astype(int))
-    th = float(th_eer if threshold is None else threshold)
+    th = float(th_eer if threshold is None else check_threshold(threshold))
     fmr_c, fnmr_c = fmr_fnmr(clean, same.astype(int), th)
     fmr_p, fnmr_p = fmr_fnmr(patched, same.astype(int), th)
     return {"n_pairs": int(len(same)), "n_genuine": int(same.sum()), "n_impostor": int((~same).sum()),
@@ -193,7 +194,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             Table 1 and the threshold always use every pair of the data set.
         seed: the random baseline's seed (and the generator's, when it generates).
         jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
-        threshold: override the clean EER threshold.
+        threshold: override the clean EER threshold (finite, in [-1, 1]; else ConfigError).
         method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
         on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
         write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
@@ -214,6 +215,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         explainer_info(m)  # an unknown name fails here, before any work
     if rule not in DPR_RULES:
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+    if threshold is not None:
+        threshold = check_threshold(threshold)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
