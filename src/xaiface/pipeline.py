@@ -14,7 +14,7 @@ import torch
 from .align import align_face
 from .detect.base import Detector, get_detector, select_faces
 from .detect.cache import CachedDetector, DetectionCache
-from .errors import ConfigError, NoFaceError
+from .errors import NoFaceError
 from .io import ImageSource, load_image
 from .models.base import FaceModel, crops_to_tensor
 from .models.registry import DEFAULT_MODEL, get_model
