@@ -14,10 +14,11 @@ import torch
 from .align import align_face
 from .detect.base import Detector, get_detector, select_faces
 from .detect.cache import CachedDetector, DetectionCache
-from .errors import ConfigError, NoFaceError
+from .errors import NoFaceError
 from .io import ImageSource, load_image
 from .models.base import FaceModel, crops_to_tensor
 from .models.registry import DEFAULT_MODEL, get_model
+from .models.thresholds import resolve_threshold
 from .types import AlignedFace, DetectedFace, PairVerdict
 
 
@@ -33,7 +34,8 @@ class FacePipeline:
         flip: embed each face as the normalised sum of the embeddings of the crop and its
             mirror image (test-time augmentation; thresholds are calibrated for each setting).
         threshold: a name from the model's calibration (``"eer"``, ``"fmr=1e-2"``,
-            ``"fmr=1e-3"``) or a number (cosine similarity; ``>=`` means match).
+            ``"fmr=1e-3"``) or a number (cosine similarity; ``>=`` means match); NaN, infinite or
+            outside [-1, 1] is a ConfigError.
         cache: detection cache: ``True`` for the default location, a path, or ``False``.
         detector_kwargs: passed to the detector's factory.
     """
@@ -53,16 +55,7 @@ class FacePipeline:
 
     # ---- thresholds ----------------------------------------------------------------------
     def _resolve_threshold(self, threshold: str | float) -> tuple[str, float]:
-        if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-            return "user", float(threshold)
-        cal = self.model.spec.thresholds.get("flip" if self.flip else "plain", {})
-        if threshold not in cal:
-            raise ConfigError(
-                f"model {self.model.spec.name} has no calibrated threshold {threshold!r} "
-                f"({'flip' if self.flip else 'plain'} embeddings; known: {sorted(cal) or 'none'}); "
-                "pass a number, or calibrate with `xaiface eval lfw`"
-            )
-        return str(threshold), float(cal[threshold])
+        return resolve_threshold(self.model.spec, threshold, "flip" if self.flip else "plain")
 
     # ---- stages --------------------------------------------------------------------------
     def load(self, source: ImageSource) -> np.ndarray:
@@ -113,7 +106,7 @@ class FacePipeline:
         return PairVerdict(
             similarity=s, threshold=self.threshold, match=s >= self.threshold, model=self.model.spec.name,
             threshold_name=self.threshold_name, detector=self.detector.name, faces=(fa.face, fb.face),
-            sources=(fa.source, fb.source),
+            sources=(fa.source, fb.source), weights_sha256=self.model.weights_sha256,
         )
 
     def pixels(self, crops: Sequence[AlignedFace]) -> torch.Tensor:

@@ -104,7 +104,11 @@ class AlignedFace:
 
 @dataclass(frozen=True)
 class PairVerdict:
-    """The outcome of comparing two faces."""
+    """The outcome of comparing two faces.
+
+    ``weights_sha256`` is the SHA-256 of the model's weight file (``None`` for random or
+    in-memory weights), so that a recorded verdict names the exact weights that produced it.
+    """
 
     similarity: float
     threshold: float
@@ -114,6 +118,7 @@ class PairVerdict:
     detector: str = ""
     faces: tuple[DetectedFace | None, DetectedFace | None] = field(default=(None, None))
     sources: tuple[str | None, str | None] = field(default=(None, None))
+    weights_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +128,7 @@ class PairVerdict:
             "decision": "match" if self.match else "no match",
             "match": bool(self.match),
             "model": self.model,
+            "weights_sha256": self.weights_sha256,
             "detector": self.detector,
             "images": [s for s in self.sources],
             "faces": [None if f is None else f.to_dict() for f in self.faces],

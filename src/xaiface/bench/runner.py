@@ -31,6 +31,7 @@ from ..errors import ConfigError, DatasetError, StorageError, XaifaceError
 from ..io.files import ensure_dir, load_npz, save_npz_atomic
 from ..models.base import FaceModel
 from ..models.registry import get_model
+from ..models.thresholds import check_threshold
 from .patch_lfw import PatchLFW, generate_patch_lfw, select_pairs
 from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence, pixel_auroc, pointing_game
 from .scoring import PairScorer
@@ -148,7 +149,7 @@ def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[s
     clean = pair_similarity(emb["e_a"], emb["e_b"])
     patched = pair_similarity(emb["e_patched"], emb["e_b"])
     clean_eer, th_eer = eer(clean, same.astype(int))
-    th = float(th_eer if threshold is None else threshold)
+    th = float(th_eer if threshold is None else check_threshold(threshold))
     fmr_c, fnmr_c = fmr_fnmr(clean, same.astype(int), th)
     fmr_p, fnmr_p = fmr_fnmr(patched, same.astype(int), th)
     return {"n_pairs": int(len(same)), "n_genuine": int(same.sum()), "n_impostor": int((~same).sum()),
@@ -217,7 +218,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             Table 1 and the threshold always use every pair of the data set.
         seed: the random baseline's seed (and the generator's, when it generates).
         jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
-        threshold: override the clean EER threshold.
+        threshold: override the clean EER threshold (finite, in [-1, 1]; else ConfigError).
         method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
         on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
         write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
@@ -238,6 +239,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         explainer_info(m)  # an unknown name fails here, before any work
     if rule not in DPR_RULES:
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+    if threshold is not None:
+        threshold = check_threshold(threshold)
     out = ensure_dir(out_dir, "benchmark folder")
     fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
     fr.eval()

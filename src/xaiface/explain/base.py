@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError, ModelNotFoundError, NumericalError
 from ..models.base import FaceModel, crops_to_tensor
 from ..models.registry import get_model
+from ..models.thresholds import resolve_threshold
 from ..types import AlignedFace
 
 MAP_KINDS = ("similarity", "dissimilarity", "combined")
@@ -36,7 +37,7 @@ class Verifier:
     Args:
         model: a registered name or a :class:`FaceModel`.
         threshold: a name from the model's calibration for plain (un-flipped) embeddings
-            (``"eer"`` by default, as xSSAB uses) or a number.
+            (``"eer"`` by default, as xSSAB uses) or a number (finite, in [-1, 1]; else ConfigError).
     """
 
     def __init__(self, model: str | FaceModel = "dlib-resnet", threshold: str | float = "eer", weights: Any = None):
@@ -44,16 +45,7 @@ class Verifier:
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-            self.threshold, self.threshold_name = float(threshold), "user"
-        else:
-            cal = self.model.spec.thresholds.get("plain", {})
-            if threshold not in cal:
-                raise ConfigError(
-                    f"model {self.model.spec.name} has no calibrated {threshold!r} threshold "
-                    f"(known: {sorted(cal) or 'none'}); pass a number"
-                )
-            self.threshold, self.threshold_name = float(cal[threshold]), str(threshold)
+        self.threshold_name, self.threshold = resolve_threshold(self.model.spec, threshold, "plain")
 
     @property
     def input_size(self) -> int:
@@ -126,6 +118,7 @@ class PairExplanation:
         n_forward: images passed forward through the network. n_backward: vector-Jacobian
             products of one image's embedding (backward passes counted per image).
         seconds: wall time of :meth:`Explainer.explain`.
+        weights_sha256: SHA-256 of the face model's weight file (``None``: random/in-memory weights).
     """
 
     method: str
@@ -142,6 +135,7 @@ class PairExplanation:
     seconds: float = 0.0
     pair: FacePair | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None
 
     def maps(self, kind: str = "combined") -> tuple[np.ndarray | None, np.ndarray | None]:
         if kind not in MAP_KINDS:
@@ -174,6 +168,7 @@ class PairExplanation:
             "method": self.method,
             "params": _jsonable(self.params),
             "model": self.model,
+            "weights_sha256": self.weights_sha256,
             "score": float(self.score),
             "threshold": float(self.threshold),
             "decision": "match" if self.match else "no match",
@@ -253,7 +248,7 @@ class Explainer:
             combined_maps=keep(comb), score=score, threshold=self.verifier.threshold,
             match=score >= self.verifier.threshold, model=self.verifier.model.spec.name,
             n_forward=self._n_forward, n_backward=self._n_backward, seconds=time.perf_counter() - t0, pair=fp,
-            extra=dict(self._extra),
+            extra=dict(self._extra), weights_sha256=self.verifier.model.weights_sha256,
         )
 
     _clean_score: float = float("nan")

@@ -59,7 +59,9 @@ class ModelSpec:
         embedding_size: ``D``.
         preprocessing: see :class:`Preprocessing`.
         license: licence of the weights.
-        weights_sha256: SHA-256 of the reference weight file, when known.
+        weights_sha256: SHA-256 of the weight file: in a registered spec, the packaged file's
+            (checked on load); in a loaded model's spec, the file actually loaded (``None`` for
+            random or in-memory weights).
         thresholds: calibrated cosine-similarity thresholds by name (``"eer"``, ``"fmr=1e-2"``,
             ``"fmr=1e-3"``) and where they were calibrated (``"calibrated_on"``).
         description: one line for ``xaiface models``.
@@ -124,6 +126,11 @@ class FaceModel(nn.Module):
     @property
     def input_size(self) -> int:
         return self.spec.preprocessing.input_size
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the weight file this model was loaded from (``None``: random or in-memory weights)."""
+        return self.spec.weights_sha256
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """RGB pixels in 0..255 ``(B, 3, S, S)`` -> the network's input."""

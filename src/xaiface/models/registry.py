@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..errors import ModelNotFoundError
 from .base import FaceModel, ModelSpec
+from .integrity import check_not_degenerate
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
+
+#: Models that passed the degenerate-model probe: (name, weights identity, builder arguments).
+_PROBED: set[tuple[str, str, str]] = set()
 
 DEFAULT_MODEL = "dlib-resnet"
 
@@ -64,14 +68,26 @@ def get_model(name: str = DEFAULT_MODEL, weights: Any = None, **kwargs: Any) -> 
             for models without one), or ``"random"`` for a randomly initialised network (tests).
         **kwargs: passed to the builder.
     Returns:
-        the model in eval mode.
+        the model in eval mode; ``model.weights_sha256`` is the SHA-256 of the file loaded.
     Raises:
         ModelNotFoundError: unknown name.
-        WeightsError: missing, truncated or mismatched weight file.
+        WeightsError: missing, truncated or mismatched weight file; a packaged file whose SHA-256
+            is not the recorded one; a model whose embeddings are degenerate on the built-in probe
+            (:func:`~xaiface.models.integrity.check_not_degenerate`; run once per weight file
+            digest, or per seed for ``"random"``, in a process).
     """
     _ensure_loaded()
     if name not in _REGISTRY:
         raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
     entry = _REGISTRY[name]
     model = entry.builder(entry.spec, weights=weights, **kwargs)
+    random = isinstance(weights, str) and weights == "random"
+    ident = "random" if random else model.spec.weights_sha256  # None: in-memory weights, always probed
+    key = (name, ident or "", repr(sorted(kwargs.items())))
+    if ident is None or key not in _PROBED:
+        source = ("random weights" if random else str(weights) if weights is not None
+                  else f"the packaged weights of {name}")
+        check_not_degenerate(model, source)
+        if ident is not None:
+            _PROBED.add(key)
     return model.eval()

@@ -165,18 +165,13 @@ def _select_pairs(pairs: list, folds: Sequence[int] | None, pairs_per_fold: int 
 
 
 def resolve_threshold(model: Any, threshold: str | float, flip: bool) -> tuple[str, float]:
-    """A calibrated threshold name of the model (``"eer"``...) or a number -> ``(name, value)``."""
-    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-        return "user", float(threshold)
-    try:
-        return str(threshold), float(threshold)  # type: ignore[arg-type]
-    except ValueError:
-        pass
-    cal = model.spec.thresholds.get("flip" if flip else "plain", {})
-    if threshold not in cal:
-        raise ConfigError(f"model {model.spec.name} has no calibrated {threshold!r} threshold for "
-                          f"{'flip' if flip else 'plain'} embeddings (known: {sorted(cal) or 'none'}); pass a number")
-    return str(threshold), float(cal[threshold])
+    """A calibrated threshold name of the model (``"eer"``...) or a number -> ``(name, value)``.
+
+    See :func:`xaiface.models.thresholds.resolve_threshold` (NaN, inf or outside [-1, 1]: ConfigError).
+    """
+    from ..models.thresholds import resolve_threshold as resolve
+
+    return resolve(model.spec, threshold, "flip" if flip else "plain")
 
 
 def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detector: str = "dlib-hog",
