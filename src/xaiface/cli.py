@@ -28,6 +28,18 @@ def _pipeline(args: argparse.Namespace, **overrides: Any):
     return FacePipeline(args.model, args.detector, detector_kwargs=det_kwargs, **kw)
 
 
+def _folds(text: str | None) -> list[int] | None:
+    """``--folds`` of every command (numbered 1..10): 0-based fold indices, ``None`` for all."""
+    from .datasets.lfw import parse_folds
+
+    folds = parse_folds(text)
+    return None if folds is None else list(folds)
+
+
+FOLDS_HELP = "comma-separated LFW folds numbered 1..10, e.g. 1,2 (default: all ten)"
+"""The help text of every ``--folds`` option (one convention: folds counted from 1)."""
+
+
 def _threshold(v: str) -> str | float:
     try:
         return float(v)
@@ -211,7 +223,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,
                        detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
                        cache=args.cache if args.cache else False, workers=args.workers,
-                       folds=[int(f) - 1 for f in args.folds.split(",")] if args.folds else None,
+                       folds=_folds(args.folds),
                        pairs_per_fold=args.pairs_per_fold,
                        write_thresholds=args.write_thresholds, progress=not args.quiet)
     print(rep["summary"])
@@ -291,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
     e.add_argument("--workers", type=int, default=None, help="detection processes (default: 2)")
-    e.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default: all)")
+    e.add_argument("--folds", default=None, help=FOLDS_HELP)
     e.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
     e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")
     e.add_argument("--quiet", action="store_true")
