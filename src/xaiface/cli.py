@@ -22,10 +22,20 @@ def _pipeline(args: argparse.Namespace, **overrides: Any):
     kw: dict[str, Any] = dict(weights=args.weights, select=args.select, flip=args.flip, threshold=_threshold(args.threshold),
                               cache=args.cache if args.cache else False)
     kw.update(overrides)
-    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    det_kwargs = _detector_kwargs(args)
     if getattr(args, "detector_model", None):
         det_kwargs["model_path"] = args.detector_model
     return FacePipeline(args.model, args.detector, detector_kwargs=det_kwargs, **kw)
+
+
+def _detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The dlib detectors' settings from ``--upsample`` and ``--pad-retry`` (none for the others)."""
+    if not args.detector.startswith("dlib"):
+        return {}
+    kw: dict[str, Any] = {"upsample": args.upsample}
+    if getattr(args, "pad_retry", False):
+        kw["pad_retry"] = True
+    return kw
 
 
 def _folds(text: str | None) -> list[int] | None:
@@ -243,7 +253,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     from .verify.lfw_eval import run_lfw_eval
 
-    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    det_kwargs = _detector_kwargs(args)
     rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,
                        detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
                        cache=args.cache if args.cache else False, workers=args.workers,
@@ -265,6 +275,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser, select: str = "largest", flip
     p.add_argument("--detector", default="dlib-hog", help="dlib-hog (default), dlib-mmod, retinaface-onnx, scrfd-onnx")
     p.add_argument("--detector-model", default=None, help="ONNX file for retinaface-onnx / scrfd-onnx")
     p.add_argument("--upsample", type=int, default=1, help="dlib detectors: times to upsample the photo (default 1)")
+    p.add_argument("--pad-retry", action="store_true",
+                   help="dlib detectors: when no face is found, detect again with a border around the photo "
+                        "(finds faces that fill a tight crop; off by default)")
     p.add_argument("--select", default=select, choices=["largest", "center", "score"], help=f"which face (default {select})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=flip, help="average with the mirror image's embedding")
     p.add_argument("--threshold", default="eer", help="eer, fmr=1e-2, fmr=1e-3 or a number (cosine)")
