@@ -30,9 +30,8 @@ from ..errors import WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
 from .dlib_serialize import DlibNet, LayerRecord, read_dlib_net
 from .registry import register_model
-from .thresholds import packaged_thresholds
+from .catalog import DLIB_MEANS, DLIB_RESNET_SPEC as SPEC  # noqa: F401  (the spec lives in the torch-free catalog)
 
-DLIB_MEANS = (122.782, 117.001, 104.298)
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 
@@ -186,16 +185,6 @@ def _load_conv_affine(conv: nn.Conv2d, cr: LayerRecord, ar: LayerRecord, name: s
     conv.bias.copy_(bias * gamma + beta)
 
 
-SPEC = ModelSpec(
-    name="dlib-resnet",
-    architecture="dlib-resnet29 (dlib_face_recognition_resnet_model_v1)",
-    embedding_size=128,
-    preprocessing=Preprocessing(input_size=150, geometry="dlib-150", color_order="RGB", mean=DLIB_MEANS, std=(256.0, 256.0, 256.0)),
-    license="CC0 (weights by Davis King, dlib; trained on ~3M faces)",
-    weights_sha256=None,
-    thresholds=packaged_thresholds("dlib-resnet"),
-    description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
-)
 
 
 def load_dlib_resnet(path: str | os.PathLike, spec: ModelSpec = SPEC) -> DlibResNet:
