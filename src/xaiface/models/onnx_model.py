@@ -35,6 +35,7 @@ from torch import nn
 from ..errors import ConfigError, WeightsError
 from .base import FaceModel, ModelSpec, Preprocessing
 from .integrity import weights_sha256
+from .catalog import ONNX_SPEC
 from .registry import register_model
 
 Tensor = torch.Tensor
@@ -875,18 +876,6 @@ def load_onnx_face_model(
 
     spec = _derive_spec(model, source, sha, spec_overrides, trial)
     return OnnxFaceModel(spec, net, fixed_batch).eval()
-
-
-ONNX_SPEC = ModelSpec(
-    name="onnx",
-    architecture="onnx",
-    embedding_size=512,
-    preprocessing=Preprocessing(input_size=112, geometry="arcface-112", color_order="RGB",
-                                mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
-    license="depends on the ONNX file (insightface model-zoo recognisers: non-commercial research only)",
-    description="a recogniser from your .onnx file (e.g. insightface w600k_r50.onnx); spec derived from the graph",
-    weights_required=True,
-)
 
 
 @register_model(ONNX_SPEC)

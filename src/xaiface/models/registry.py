@@ -7,18 +7,22 @@ weights from the user's file (or the packaged default).
 from __future__ import annotations
 
 import fnmatch
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ModelNotFoundError
-from .base import FaceModel, ModelSpec
-from .integrity import check_not_degenerate
+from .spec import ModelSpec
+
+if TYPE_CHECKING:  # the torch side is imported only to build a model
+    from .base import FaceModel
 
 
 @dataclass(frozen=True)
 class _Entry:
     spec: ModelSpec
-    builder: Callable[..., FaceModel]
+    builder: Callable[..., FaceModel] | None  # None: a built-in not yet imported (see ``module``)
+    module: str | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -40,8 +44,13 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., FaceModel]], Call
 
 
 def _ensure_loaded() -> None:
-    # importing the implementation modules registers them
-    from . import dlib_resnet, iresnet, onnx_model  # noqa: F401
+    # the built-ins' specs come from the torch-free catalog; their modules register the builders
+    # when first built (a builder registered already, e.g. by importing its module, is kept)
+    from .catalog import BUILDERS, SPECS
+
+    for name, module in BUILDERS.items():
+        if name not in _REGISTRY:
+            _REGISTRY[name] = _Entry(SPECS[name], None, module)
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -80,6 +89,11 @@ def get_model(name: str = DEFAULT_MODEL, weights: Any = None, **kwargs: Any) -> 
     if name not in _REGISTRY:
         raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
     entry = _REGISTRY[name]
+    if entry.builder is None:  # a built-in: importing its module registers the builder
+        importlib.import_module(entry.module)  # type: ignore[arg-type]
+        entry = _REGISTRY[name]
+    from .integrity import check_not_degenerate  # torch: only once a model is built
+
     model = entry.builder(entry.spec, weights=weights, **kwargs)
     random = isinstance(weights, str) and weights == "random"
     ident = "random" if random else model.spec.weights_sha256  # None: in-memory weights, always probed

@@ -11,25 +11,48 @@
 """
 from __future__ import annotations
 
-from .analysis import analyze_lfw, error_table, wilson_interval
-from .body_mass import BodyMassEstimator, BodyMassRegressor, cross_validate_body_mass, default_body_mass_regressor
-from .disentangle import DemographicDisentangler, LinearAttributeProjection, attribute_predictability, disentangle_lfw
-from .dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator, dlib_face_chip, normalise_chips
-from .evaluate import evaluate_estimators
-from .external import PRESETS, ExternalModelSpec, ExternalOnnxEstimator
-from .pair import PAIR_TOLERANCES, SoftBiometricExplanation, TraitComparison, compare_traits, explain_verdict
-from .report import ReportSection, default_estimators, pair_traits, report_section
-from .traits import (
-    DEFAULT_TOLERANCES, FaceTraits, Trait, TraitEstimator, estimator_info, get_estimator, list_estimators,
-    register_estimator,
-)
+from .._plugins import lazy_exports
 
-__all__ = [
-    "BodyMassEstimator", "BodyMassRegressor", "DEFAULT_TOLERANCES", "DemographicDisentangler", "DlibAgeEstimator",
-    "DlibGenderEstimator", "ExternalModelSpec", "LinearAttributeProjection", "ExternalOnnxEstimator", "FaceTraits", "PAIR_TOLERANCES", "PRESETS",
-    "ReportSection", "SoftBiometricExplanation", "Trait", "TraitComparison", "TraitEstimator", "analyze_lfw",
-    "attribute_predictability", "compare_traits", "cross_validate_body_mass", "default_body_mass_regressor",
-    "default_estimators", "disentangle_lfw", "dlib_face_chip", "error_table", "estimator_info", "evaluate_estimators",
-    "explain_verdict", "get_estimator", "list_estimators", "normalise_chips", "pair_traits", "register_estimator",
-    "report_section", "wilson_interval",
-]
+#: public names and the submodule defining each, imported on first use (the command line
+#: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
+_EXPORTS = {
+    "analyze_lfw": ".analysis",
+    "error_table": ".analysis",
+    "wilson_interval": ".analysis",
+    "BodyMassEstimator": ".body_mass",
+    "BodyMassRegressor": ".body_mass",
+    "cross_validate_body_mass": ".body_mass",
+    "default_body_mass_regressor": ".body_mass",
+    "DemographicDisentangler": ".disentangle",
+    "LinearAttributeProjection": ".disentangle",
+    "attribute_predictability": ".disentangle",
+    "disentangle_lfw": ".disentangle",
+    "DlibAgeEstimator": ".dlib_age_gender",
+    "DlibGenderEstimator": ".dlib_age_gender",
+    "dlib_face_chip": ".dlib_age_gender",
+    "normalise_chips": ".dlib_age_gender",
+    "evaluate_estimators": ".evaluate",
+    "ExternalModelSpec": ".external",
+    "ExternalOnnxEstimator": ".external",
+    "PRESETS": ".external",
+    "PAIR_TOLERANCES": ".pair",
+    "SoftBiometricExplanation": ".pair",
+    "TraitComparison": ".pair",
+    "compare_traits": ".pair",
+    "explain_verdict": ".pair",
+    "ReportSection": ".report",
+    "default_estimators": ".report",
+    "pair_traits": ".report",
+    "report_section": ".report",
+    "DEFAULT_TOLERANCES": ".traits",
+    "FaceTraits": ".traits",
+    "Trait": ".traits",
+    "TraitEstimator": ".traits",
+    "estimator_info": ".traits",
+    "get_estimator": ".traits",
+    "list_estimators": ".traits",
+    "register_estimator": ".traits",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

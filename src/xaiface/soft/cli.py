@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import FOLDS_HELP, _folds
 from ..errors import ConfigError
 
 
@@ -27,18 +28,6 @@ def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
         if isinstance(action, argparse._SubParsersAction):
             return action
     return parser.add_subparsers(dest=dest, required=True)
-
-
-def _folds(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        folds = [int(f) - 1 for f in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--folds takes comma-separated fold numbers 1..10, got {text!r}") from None
-    if any(not 0 <= f <= 9 for f in folds):
-        raise ConfigError(f"--folds takes fold numbers 1..10, got {text!r}")
-    return folds
 
 
 def _threshold(v: str) -> str | float:
@@ -227,7 +216,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     a.add_argument("--threshold", default="eer", help="a calibrated threshold name of the model (default eer) or a number")
     a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="mirror-averaged embeddings, as `xaiface eval lfw` (default on)")
-    a.add_argument("--folds", default=None, help="comma-separated folds 1..10 (default all)")
+    a.add_argument("--folds", default=None, help=FOLDS_HELP)
     a.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
     a.add_argument("--examples", type=int, default=1, help="false accepts and false rejects explained with a figure (default 1)")
     a.add_argument("--no-cache", action="store_true", help="recompute detections, embeddings and traits")

