@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, NumericalError
 from ..models.base import FaceModel
-from ..verify.metrics import pair_similarity
+from ..verify.similarity import pair_similarity
 from .protocol import DELETION_PERCENTS, DPR_PERCENTS, check_percents, compose, dpr_masks, label_evidence, ranked_masks
 
 

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..verify.metrics import pair_similarity
+from ..verify.similarity import pair_similarity
 
 
 def _mlp(i: int, h: int, o: int):

@@ -35,7 +35,7 @@ from ..errors import DatasetError
 from ..io import load_image
 from ..models.registry import get_model
 from ..models.thresholds import thresholds_path
-from .metrics import pair_similarity
+from .similarity import pair_similarity
 from ..types import DetectedFace
 from .metrics import calibrate
 from .protocol import lfw_protocol

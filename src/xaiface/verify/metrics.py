@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import roc_curve
 
 from ..errors import ConfigError
+from .similarity import pair_similarity  # noqa: F401  (re-exported)
 
 __all__ = [
     "Calibration",
@@ -155,32 +156,6 @@ def fmr_key(fmr: float) -> str:
 
 
 # --------------------------------------------------------------------------- similarity
-
-
-def pair_similarity(a: Any, b: Any) -> Any:
-    """Similarity of pairs of L2-normalised embeddings, the same whatever computed it.
-
-    The dot product of each row, exactly rounded: float32 inputs multiply exactly in float64
-    and :func:`math.fsum` rounds their sum once, so a pair's score does not depend on the batch
-    it was computed in, the order of the sum or the CPU's vector units. Every decision that must
-    agree with another (a clean score against the threshold calibrated on it, the last step of a
-    protocol that restores the clean image) is scored with this function.
-
-    Args:
-        a, b: ``(D,)`` or ``(B, D)`` array-likes (tensors are converted), already normalised;
-            a ``(D,)`` input is broadcast against a ``(B, D)`` one.
-    Returns:
-        a Python float for two ``(D,)`` inputs, else a ``(B,)`` float64 array.
-    Raises:
-        ConfigError: ranks other than 1 or 2 or different embedding sizes.
-    """
-    x, y = (np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float64) for v in (a, b))
-    if x.ndim not in (1, 2) or y.ndim not in (1, 2) or x.shape[-1] != y.shape[-1]:
-        raise ConfigError(f"pair_similarity: embeddings (D,) or (B, D) of one size, got {x.shape} and {y.shape}")
-    prod = x * y
-    if prod.ndim == 1:
-        return math.fsum(prod)
-    return np.fromiter((math.fsum(r) for r in prod), dtype=np.float64, count=len(prod))
 
 
 def cosine_similarity(a: Any, b: Any, eps: float = 1e-12) -> Any:
