@@ -45,6 +45,18 @@ def test_help_without_torch():
     assert got["heavy"] == [] and "verify" in got["out"] and "bench" in got["out"]
 
 
+def test_verify_imports_no_plotting_or_learning_library(data_root):
+    """`xaiface verify` on a real pair needs torch and dlib, not scikit-learn, matplotlib or scipy."""
+    a, b = (data_root / "lfw" / "images" / "Abel_Pacheco" / f"Abel_Pacheco_000{i}.jpg" for i in (1, 4))
+    got = _modules_after(f"""
+        code = main(["verify", {str(a)!r}, {str(b)!r}])
+        assert code == 0
+    """)
+    assert "torch" in got["heavy"] and "dlib" in got["heavy"]
+    assert not {"sklearn", "matplotlib", "scipy", "onnx", "interpret"} & set(got["heavy"]), got["heavy"]
+    assert json.loads(got["out"])["match"] is True
+
+
 def test_specs_from_the_catalog_match_the_built_models():
     """The torch-free specs are the ones the built models carry."""
     from xaiface.models import get_model, model_spec
