@@ -40,10 +40,10 @@ def test_bad_folds_one_line_error_every_command(command, bad, tmp_path, capsys):
 
 def test_folds_same_lfw_folds_in_every_command():
     """``--folds 2,3`` means LFW folds 2 and 3 (0-based 1, 2) whichever command reads it."""
-    from xaiface.cli import _folds
-    from xaiface.libf.cli import _test_folds
+    from xaiface.cli.args import lfw_folds
+    from xaiface.cli.libf import _test_folds
 
-    assert _folds("2,3") == [1, 2]
+    assert lfw_folds("2,3") == [1, 2]
     assert _test_folds("2,3") == (2, 3)  # LIBFTrainConfig numbers its test folds 1..10
     assert _test_folds(None) == tuple(range(1, 11))
 

@@ -200,7 +200,7 @@ def parse_spec(spec: str) -> Transform:
             if "=" not in it:
                 raise ConfigError(f"transform parameter {it!r} in {part!r} must be NAME=VALUE")
             k, v = it.split("=", 1)
-            params[k.strip()] = _parse_value(v.strip())
+            params[k.strip()] = parse_value(v.strip())
         ts.append(get_transform(name.strip(), _parse_level(level, part), **params))
     return ts[0] if len(ts) == 1 else Compose(ts)
 
@@ -212,7 +212,8 @@ def _parse_level(text: str, spec: str) -> float:
         raise ConfigError(f"level {text!r} in {spec!r} is not a number") from None
 
 
-def _parse_value(v: str) -> Any:
+def parse_value(v: str) -> Any:
+    """A parameter's value as written in a spec or on the command line: an int, else a float, else the text."""
     for cast in (int, float):
         try:
             return cast(v)

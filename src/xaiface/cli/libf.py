@@ -1,36 +1,27 @@
-"""``xaiface train libf`` and ``xaiface eval libf`` (registered by :mod:`xaiface.cli`)."""
+"""``xaiface train libf`` and ``xaiface eval libf``: the LIBF-EBM stage (:mod:`xaiface.libf`) on the command line."""
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import FOLDS_HELP, _folds
-
-
-def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
-    """The sub-parsers of top-level command ``name``, created or shared with other stages."""
-    parser = sub.choices.get(name)
-    if parser is None:
-        parser = sub.add_parser(name, help=help_text)
-    for action in parser._actions:  # another stage may have created it already
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=dest, required=True)
+from .args import (
+    FOLDS_HELP, add_cache_arg, add_data_arg, add_folds_arg, add_out_arg, add_pairs_per_fold_arg, add_quiet_arg,
+    add_threads_arg, lfw_folds, subparsers_of,
+)
 
 
 def _test_folds(text: str | None) -> tuple[int, ...]:
     """``--folds`` (numbered 1..10, the parser every command uses) as LIBFTrainConfig's fold numbers 1..10."""
-    folds = _folds(text)
+    folds = lfw_folds(text)
     return tuple(range(1, 11)) if folds is None else tuple(f + 1 for f in folds)
 
 
 def cmd_train_libf(args: argparse.Namespace) -> int:
-    from .byol import BYOLConfig
-    from .model import default_artefacts
-    from .train import LIBFTrainConfig, train_libf
+    from ..libf.byol import BYOLConfig
+    from ..libf.model import default_artefacts
+    from ..libf.train import LIBFTrainConfig, train_libf
 
     byol = BYOLConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                       patch_size=args.patch_size, embedding_dim=args.embedding_dim, width=args.width, seed=args.seed)
@@ -60,7 +51,7 @@ def cmd_train_libf(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_libf(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_libf
+    from ..libf.evaluate import evaluate_libf
 
     summary = evaluate_libf(args.model, args.out, deep_report=args.deep_report, fold=args.fold, data=args.data,
                             encoding=args.encoding, cache=args.cache if args.cache else True)
@@ -70,13 +61,13 @@ def cmd_eval_libf(args: argparse.Namespace) -> int:
 
 def register(sub: Any, eval_sub: Any) -> None:
     """Add ``train libf`` (top level) and ``eval libf`` (under ``eval``)."""
-    tsub = _subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
+    tsub = subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
     p = tsub.add_parser("libf", help="LIBF-EBM: BYOL patch encoder then EBM per LFW fold (resumable)",
                         description="Per LFW test fold: BYOL on the other folds' people, LIBF features, one EBM per "
                                     "pair encoding on the other nine folds' pairs, accuracy on the test fold. "
                                     "Run the same command again to continue an interrupted run.")
-    p.add_argument("--out", default=None, help="training folder (default $XAIFACE_LIBF or <cache>/libf)")
-    p.add_argument("--folds", default=None, help="test folds: " + FOLDS_HELP)
+    add_out_arg(p, help="training folder (default $XAIFACE_LIBF or <cache>/libf)", required=False)
+    add_folds_arg(p, help="test folds: " + FOLDS_HELP)
     p.add_argument("--epochs", type=int, default=12, help="BYOL epochs (default 12)")
     p.add_argument("--steps-per-epoch", type=int, default=50, help="BYOL steps per epoch (default 50)")
     p.add_argument("--batch-size", type=int, default=256, help="BYOL batch size (default 256)")
@@ -92,24 +83,20 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument("--max-bins", type=int, default=256, help="EBM bins per feature (default 256)")
     p.add_argument("--max-rounds", type=int, default=None, help="EBM boosting rounds (default interpret's)")
     p.add_argument("--n-jobs", type=int, default=-1, help="EBM worker processes (default -1: every core)")
-    p.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
-    p.add_argument("--cache", default=None, help="detection cache file (default: the on-disk cache)")
+    add_pairs_per_fold_arg(p)
+    add_cache_arg(p, help="detection cache file (default: the on-disk cache)")
     p.add_argument("--geometry", default="dlib-150", help="crops to cut patches from (default dlib-150; 'photo': the photos)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a shared machine)")
-    p.add_argument("--data", default=None, help="data folder holding lfw/")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_arg(p)
+    add_data_arg(p, help="data folder holding lfw/")
+    add_quiet_arg(p, help="no progress bars")
     p.set_defaults(func=cmd_train_libf)
 
     e = eval_sub.add_parser("libf", help="LIBF-EBM figures: accuracy vs the deep model, timing, patches, explained pairs")
     e.add_argument("--model", required=True, help="training folder of `xaiface train libf`")
-    e.add_argument("--out", required=True, help="folder for the figures and JSON")
+    add_out_arg(e, help="folder for the figures and JSON")
     e.add_argument("--deep-report", default=None, help="report.json of `xaiface eval lfw` to compare with")
     e.add_argument("--fold", type=int, default=None, help="fold (numbered 1..10) whose model explains its own test pairs (default: the report's)")
     e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat"], help="EBM used for the explanations")
-    e.add_argument("--data", default=None, help="data folder holding lfw/")
-    e.add_argument("--cache", default=None, help="detection cache file (default: the on-disk cache)")
+    add_data_arg(e, help="data folder holding lfw/")
+    add_cache_arg(e, help="detection cache file (default: the on-disk cache)")
     e.set_defaults(func=cmd_eval_libf)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `xaiface train libf` / `xaiface eval libf`")

@@ -3,8 +3,8 @@
     xaiface bench patch-lfw-generate --out runs/bench/patch-lfw-dlib-150
     xaiface bench patch-lfw --methods xssab,gradient,random --pairs 600 --out runs/bench
 
-Registered by :mod:`xaiface.cli` (``register(sub, eval_sub)``); project errors go to its handler
-(exit code 1).
+Added by :func:`register` (``register(sub, eval_sub)``) to the parser of :mod:`xaiface.cli`;
+project errors go to its handler (exit code 1).
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cli import FOLDS_HELP, _folds
 from ..errors import ConfigError
+from .args import (
+    add_data_arg, add_folds_arg, add_model_arg, add_out_arg, add_quiet_arg, add_threads_arg, add_weights_arg,
+    add_workers_arg, lfw_folds, set_torch_threads,
+)
 
 
 def _value(s: str) -> Any:
@@ -52,10 +55,10 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .patch_lfw import generate_patch_lfw
+    from ..bench.patch_lfw import generate_patch_lfw
 
     ds = generate_patch_lfw(args.out, model=args.model, seed=args.seed, data=args.data, n_pairs=args.pairs,
-                            folds=_folds(args.folds), cache=args.cache if args.cache else True, workers=args.workers,
+                            folds=lfw_folds(args.folds), cache=args.cache if args.cache else True, workers=args.workers,
                             progress=not args.quiet)
     m = ds.manifest
     print(json.dumps({"out": str(ds.root), "pairs": ds.n_pairs, "geometry": ds.geometry, "patch_size": ds.patch_size,
@@ -66,19 +69,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_patch_lfw(args: argparse.Namespace) -> int:
-    from .report import write_summary
-    from .runner import run_patch_lfw
+    from ..bench.report import write_summary
+    from ..bench.runner import run_patch_lfw
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     methods = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
     args.methods = methods
     summary = run_patch_lfw(args.out, methods=methods, model=args.model, weights=args.weights, dataset=args.dataset,
-                            n_pairs=args.pairs, folds=_folds(args.folds), seed=args.seed, jpeg=args.jpeg, rule=args.rule,
+                            n_pairs=args.pairs, folds=lfw_folds(args.folds), seed=args.seed, jpeg=args.jpeg, rule=args.rule,
                             threshold=args.threshold, method_params=_method_params(args.param), data=args.data,
                             progress=not args.quiet, write=False)
     summary["command"] = _command_line(args)
@@ -100,14 +98,14 @@ def cmd_patch_lfw(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser, out_help: str) -> None:
-    p.add_argument("--out", required=True, help=out_help)
-    p.add_argument("--model", default="dlib-resnet", help="registered model whose crop geometry is used (default dlib-resnet)")
+    add_out_arg(p, help=out_help)
+    add_model_arg(p, help="registered model whose crop geometry is used (default dlib-resnet)")
     p.add_argument("--pairs", type=int, default=None, help="balanced subset: N pairs in all, the first N/(2*folds) genuine "
                    "and impostor pairs of each fold (default all)")
-    p.add_argument("--folds", default=None, help=FOLDS_HELP)
+    add_folds_arg(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the generator and of the random baseline (default 0)")
-    p.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
-    p.add_argument("--quiet", action="store_true")
+    add_data_arg(p)
+    add_quiet_arg(p)
 
 
 def register(sub: Any, eval_sub: Any) -> None:
@@ -118,7 +116,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     g = bsub.add_parser("patch-lfw-generate", help="generate Patch-LFW for a model's crop geometry (lossless .npz, masks, hash)")
     _add_common(g, "folder to write the data set into (manifest.json, fold-NN.npz)")
     g.add_argument("--cache", default=None, help="detection cache file (default ~/.cache/xaiface/detections.sqlite)")
-    g.add_argument("--workers", type=int, default=None, help="detection processes for cache misses (default 2)")
+    add_workers_arg(g, help="detection processes for cache misses (default 2)")
     g.set_defaults(func=cmd_generate)
 
     r = bsub.add_parser("patch-lfw", help="Table 1, DPR curves and AUCs, deletion/insertion and localisation; resumable")
@@ -128,13 +126,12 @@ def register(sub: Any, eval_sub: Any) -> None:
                    help="comma-separated explainers (see `xaiface explainers`; default xssab,gradient,random); "
                         "empty: Table 1 only")
     r.add_argument("--dataset", default=None, help="Patch-LFW folder (default OUT/patch-lfw-<geometry>, generated if missing)")
-    r.add_argument("--weights", default=None, help="weight file for the model")
+    add_weights_arg(r, help="weight file for the model")
     r.add_argument("--jpeg", action="store_true", help="re-encode every DPR step as JPEG, as the reference code does")
     r.add_argument("--rule", default="bound", choices=["bound", "rank"],
                    help="DPR pixels: 'bound' (the reference's strict value bound, default) or 'rank' (exactly X%%)")
     r.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the clean EER threshold)")
     r.add_argument("--param", action="append", default=None, metavar="METHOD.NAME=VALUE",
                    help="explainer parameter, repeatable (e.g. corrrise.n_masks=300)")
-    r.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default torch's; 1 is faster on a CPU shared with other jobs)")
+    add_threads_arg(r, help="torch intra-op threads (default torch's; 1 is faster on a CPU shared with other jobs)")
     r.set_defaults(func=cmd_patch_lfw)

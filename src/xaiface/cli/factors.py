@@ -1,4 +1,4 @@
-"""Command line of the influencing-factor stage (registered by :mod:`xaiface.cli`).
+"""Command line of the influencing-factor stage (:mod:`xaiface.factors`).
 
 * ``xaiface transform IMAGE --factor jpeg --level 30 --out OUT.png``: one transform, for a look
   (prints bits per pixel and PSNR as JSON); ``--gallery OUT.png``: every factor at two levels;
@@ -19,8 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cli import FOLDS_HELP
 from ..errors import ConfigError
+from .args import (
+    add_data_arg, add_detector_arg, add_flip_arg, add_folds_arg, add_model_arg, add_out_arg, add_pairs_per_fold_arg,
+    add_quiet_arg, add_weights_arg, add_workers_arg, lfw_folds, subparsers_of,
+)
 
 
 def _levels(text: str | None) -> list[float] | None:
@@ -33,20 +36,20 @@ def _levels(text: str | None) -> list[float] | None:
 
 
 def _params(items: list[str] | None) -> dict[str, Any]:
-    from .transforms import _parse_value
+    from ..factors.transforms import parse_value
 
     out: dict[str, Any] = {}
     for it in items or []:
         if "=" not in it:
             raise ConfigError(f"--param takes NAME=VALUE, got {it!r}")
         k, v = it.split("=", 1)
-        out[k.strip()] = _parse_value(v.strip())
+        out[k.strip()] = parse_value(v.strip())
     return out
 
 
 def _plugins(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Plug-in specs from the command line, registered here (and again in workers by the study)."""
-    from .study import register_plugins
+    from ..factors.study import register_plugins
 
     specs: list[dict[str, Any]] = [{"kind": "module", "name": m} for m in (args.plugin or [])]
     if args.codec:
@@ -72,8 +75,8 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_transform(args: argparse.Namespace) -> int:
     from ..io import load_image
-    from .figures import transform_gallery
-    from .transforms import factor_info, get_transform, list_factors, psnr
+    from ..factors.figures import transform_gallery
+    from ..factors.transforms import factor_info, get_transform, list_factors, psnr
 
     _plugins(args)
     if args.list:
@@ -120,13 +123,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_study_factors(args: argparse.Namespace) -> int:
-    from ..cli import _folds
-    from .study import run_factor_study
+    from ..factors.study import run_factor_study
 
     specs = _plugins(args)
     s = run_factor_study(args.out, args.factor, _levels(args.levels), params=_params(args.param), model=args.model,
                          weights=args.weights, detector=args.detector, flip=args.flip, apply=args.apply,
-                         reuse_landmarks=args.reuse_landmarks, folds=_folds(args.folds),
+                         reuse_landmarks=args.reuse_landmarks, folds=lfw_folds(args.folds),
                          pairs_per_fold=args.pairs_per_fold, drift_pairs=args.drift_pairs, data=args.data,
                          workers=args.workers, max_new_images=args.max_new_images, plugins=specs,
                          progress=not args.quiet)
@@ -138,7 +140,7 @@ def cmd_study_factors(args: argparse.Namespace) -> int:
 
 
 def cmd_study_plot(args: argparse.Namespace) -> int:
-    from .figures import plot_studies
+    from ..factors.figures import plot_studies
 
     sums = []
     for d in args.dirs:
@@ -146,7 +148,7 @@ def cmd_study_plot(args: argparse.Namespace) -> int:
         if not p.is_file():
             raise ConfigError(f"{p}: no study summary (run `xaiface study factors --out {d}` first)")
         sums.append(json.loads(p.read_text()))
-    from .study import studies_markdown
+    from ..factors.study import studies_markdown
 
     out = plot_studies(sums, args.out)
     res = {"figure": str(out)}
@@ -159,8 +161,6 @@ def cmd_study_plot(args: argparse.Namespace) -> int:
 
 def register(sub: Any, eval_sub: Any) -> None:
     """Add ``transform`` and ``study factors`` / ``study plot``."""
-    from ..soft.cli import _subparsers_of
-
     p = sub.add_parser("transform", help="apply an influencing factor (codec, resolution, enhancement, beautification) "
                                          "to a photo, or show them all",
                        description="One transform: prints bits per pixel (codecs) and PSNR; --out writes the result "
@@ -169,7 +169,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     p.add_argument("--factor", default=None, help="factor name (see --list); with --gallery, a comma-separated subset")
     p.add_argument("--level", type=float, default=None, help="the factor's level (e.g. JPEG quality)")
     p.add_argument("--param", action="append", default=None, metavar="NAME=VALUE", help="a fixed parameter of the factor")
-    p.add_argument("--out", default=None, help="write the transformed photo (.png)")
+    add_out_arg(p, help="write the transformed photo (.png)", required=False)
     p.add_argument("--gallery", default=None, metavar="FIG.png", help="figure: the photo under every factor at two levels")
     p.add_argument("--crop", default=None, metavar="X1,Y1,X2,Y2", help="gallery: show only this region of each result")
     p.add_argument("--dpi", type=int, default=110, help="gallery resolution (default 110)")
@@ -178,34 +178,33 @@ def register(sub: Any, eval_sub: Any) -> None:
     _plugin_args(p)
     p.set_defaults(func=cmd_transform)
 
-    ssub = _subparsers_of(sub, "study", "studies of influencing factors", "study")
+    ssub = subparsers_of(sub, "study", "studies of influencing factors", "study")
     s = ssub.add_parser("factors", help="how a factor changes LFW verification (EER, FMR/FNMR at the clean threshold, "
                                         "detection failures, bpp) and xSSAB explanations (drift)")
     s.add_argument("--factor", required=True, help="a registered factor (see `xaiface transform --list`)")
     s.add_argument("--levels", default=None, help="comma-separated levels (default: the factor's)")
     s.add_argument("--param", action="append", default=None, metavar="NAME=VALUE", help="a fixed parameter of the factor")
-    s.add_argument("--out", required=True, help="study folder (resumes from its study.sqlite)")
+    add_out_arg(s, help="study folder (resumes from its study.sqlite)")
     s.add_argument("--apply", choices=("both", "probe"), default="both",
                    help="transform both photos of a pair (default) or only the second")
     s.add_argument("--reuse-landmarks", action="store_true",
                    help="align transformed photos with the clean photo's landmarks (no detection rerun; reported separately)")
-    s.add_argument("--folds", default=None, help=FOLDS_HELP)
-    s.add_argument("--pairs-per-fold", type=int, default=None, help="first N/2 genuine + N/2 impostor pairs per fold")
+    add_folds_arg(s)
+    add_pairs_per_fold_arg(s, help="first N/2 genuine + N/2 impostor pairs per fold")
     s.add_argument("--drift-pairs", type=int, default=300, help="pairs whose xSSAB maps measure drift (default 300; 0: none)")
     s.add_argument("--max-new-images", type=int, default=None, help="stop after computing this many photos (resume later)")
-    s.add_argument("--model", default="dlib-resnet")
-    s.add_argument("--weights", default=None)
-    s.add_argument("--detector", default="dlib-hog")
-    s.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="mirror-averaged embeddings, as `xaiface eval lfw` (default on)")
-    s.add_argument("--workers", type=int, default=None, help="processes for transform + detection (default 2)")
-    s.add_argument("--data", default=None, help="data folder holding lfw/ (default ../shared/data or $XAIFACE_DATA)")
-    s.add_argument("--quiet", action="store_true")
+    add_model_arg(s)
+    add_weights_arg(s)
+    add_detector_arg(s)
+    add_flip_arg(s)
+    add_workers_arg(s, help="processes for transform + detection (default 2)")
+    add_data_arg(s)
+    add_quiet_arg(s)
     _plugin_args(s)
     s.set_defaults(func=cmd_study_factors)
 
     pl = ssub.add_parser("plot", help="EER curves of several studies in one figure")
     pl.add_argument("dirs", nargs="+", metavar="DIR")
-    pl.add_argument("--out", required=True, help="the figure (.png)")
+    add_out_arg(pl, help="the figure (.png)")
     pl.add_argument("--table", default=None, help="also write one markdown table of every study's levels")
     pl.set_defaults(func=cmd_study_plot)

@@ -1,4 +1,4 @@
-"""Command line of the soft-biometrics stage (registered by :mod:`xaiface.cli`).
+"""Command line of the soft-biometrics stage (:mod:`xaiface.soft`).
 
 * ``xaiface traits IMAGE [IMAGE_B]``: the traits of a photo's face(s) as JSON; with two photos,
   the verdict and its soft-biometric explanation (``--out``: JSON + figure);
@@ -15,26 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import FOLDS_HELP, _folds
 from ..errors import ConfigError
-
-
-def _subparsers_of(sub: Any, name: str, help_text: str, dest: str) -> Any:
-    """The sub-parsers of top-level command ``name``, created here or shared with other stages."""
-    parser = sub.choices.get(name)
-    if parser is None:
-        parser = sub.add_parser(name, help=help_text)
-    for action in parser._actions:  # another stage may have created the group already
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=dest, required=True)
-
-
-def _threshold(v: str) -> str | float:
-    try:
-        return float(v)
-    except ValueError:
-        return v
+from .args import (
+    FLIP_STUDY_HELP, add_data_arg, add_detector_arg, add_flip_arg, add_folds_arg, add_model_arg, add_out_arg,
+    add_pairs_per_fold_arg, add_pipeline_args, add_quiet_arg, add_same_args, add_threads_arg, add_threshold_arg,
+    lfw_folds, pipeline_from_args, set_torch_threads, subparsers_of, threshold_value,
+)
 
 
 def _body_mass_arg(args: argparse.Namespace) -> Any:
@@ -44,8 +30,8 @@ def _body_mass_arg(args: argparse.Namespace) -> Any:
 
 
 def _estimators(args: argparse.Namespace, model: Any) -> list[Any]:
-    from .body_mass import BodyMassEstimator
-    from .traits import get_estimator
+    from ..soft.body_mass import BodyMassEstimator
+    from ..soft.traits import get_estimator
 
     ests: list[Any] = [get_estimator("dlib-gender"), get_estimator("dlib-age")]
     if args.body_mass:
@@ -57,10 +43,9 @@ def _estimators(args: argparse.Namespace, model: Any) -> list[Any]:
 
 
 def cmd_traits(args: argparse.Namespace) -> int:
-    from ..cli import _pipeline
     from ..io import load_image
-    from .pair import explain_verdict
-    from .traits import estimator_info, list_estimators
+    from ..soft.pair import explain_verdict
+    from ..soft.traits import estimator_info, list_estimators
 
     if args.list:
         rows = [{"name": n, "traits": list(estimator_info(n).traits), "description": estimator_info(n).description,
@@ -69,7 +54,7 @@ def cmd_traits(args: argparse.Namespace) -> int:
         return 0
     if not 1 <= len(args.images) <= 2:
         raise ConfigError(f"traits takes one photo (its faces' traits) or two (a pair explained), got {len(args.images)}")
-    pipe = _pipeline(args)
+    pipe = pipeline_from_args(args)
     ests = _estimators(args, pipe.model)
 
     def traits_of(path: str, faces: list) -> list:
@@ -104,11 +89,11 @@ def cmd_traits(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze_soft(args: argparse.Namespace) -> int:
-    from .analysis import analyze_lfw
+    from ..soft.analysis import analyze_lfw
 
     _threads(args)
-    rep = analyze_lfw(args.out, model=args.model, detector=args.detector, threshold=_threshold(args.threshold),
-                      flip=args.flip, data=args.data, folds=_folds(args.folds), pairs_per_fold=args.pairs_per_fold,
+    rep = analyze_lfw(args.out, model=args.model, detector=args.detector, threshold=threshold_value(args.threshold),
+                      flip=args.flip, data=args.data, folds=lfw_folds(args.folds), pairs_per_fold=args.pairs_per_fold,
                       body_mass=_body_mass_arg(args), cache=not args.no_cache, examples=args.examples,
                       progress=not args.quiet)
     t = rep["threshold"]
@@ -122,7 +107,7 @@ def cmd_analyze_soft(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze_disentangle(args: argparse.Namespace) -> int:
-    from .disentangle import disentangle_lfw
+    from ..soft.disentangle import disentangle_lfw
 
     _threads(args)
     classifiers = tuple(c.strip() for c in args.classifiers.split(",") if c.strip())
@@ -137,7 +122,7 @@ def cmd_analyze_disentangle(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_soft(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_estimators
+    from ..soft.evaluate import evaluate_estimators
 
     _threads(args)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -153,7 +138,7 @@ def cmd_eval_soft(args: argparse.Namespace) -> int:
 
 
 def cmd_train_body_mass(args: argparse.Namespace) -> int:
-    from .body_mass import TARGETS, BodyMassRegressor, default_body_mass_regressor, vip_embeddings
+    from ..soft.body_mass import TARGETS, BodyMassRegressor, default_body_mass_regressor, vip_embeddings
 
     _threads(args)
     if args.subset is None and args.out is None:
@@ -170,16 +155,14 @@ def cmd_train_body_mass(args: argparse.Namespace) -> int:
 
 
 def _threads(args: argparse.Namespace) -> None:
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(int(args.threads))
+    if args.threads:  # 0, like no --threads, leaves torch's default
+        set_torch_threads(args.threads)
 
 
 def _common(p: argparse.ArgumentParser, body_mass: bool = True) -> None:
-    p.add_argument("--data", default=None, help="data folder holding lfw/, utkface/, vip_attribute/ (default ../shared/data)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a shared machine)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_arg(p, help="data folder holding lfw/, utkface/, vip_attribute/ (default ../shared/data)")
+    add_threads_arg(p)
+    add_quiet_arg(p, help="no progress bars")
     if body_mass:
         p.add_argument("--body-mass", action=argparse.BooleanOptionalAction, default=True,
                        help="estimate BMI and weight (the VIP_attribute regressor; trained on first use, then cached)")
@@ -188,36 +171,31 @@ def _common(p: argparse.ArgumentParser, body_mass: bool = True) -> None:
 
 def register(sub: Any, eval_sub: Any) -> None:
     """Add ``traits``, ``analyze soft-biometrics``, ``analyze disentangle``, ``eval soft-biometrics``, ``train body-mass``."""
-    from ..cli import _add_pipeline_args
-
     p = sub.add_parser("traits", help="soft-biometric traits (gender, age, BMI, weight) of a face, or a pair explained by them",
                        description="One photo: each face's traits with confidences (JSON). Two photos: the verdict and "
                                    "which traits the faces share (accepts) or differ in (rejects); --out adds a figure.")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--all-faces", action="store_true", help="one photo: every face, not only the selected one")
-    p.add_argument("--same", dest="same", action="store_const", const=True, default=None,
-                   help="two photos: they show the same person (the outcome becomes true accept / false reject)")
-    p.add_argument("--different", dest="same", action="store_const", const=False,
-                   help="two photos: they show different people (true reject / false accept)")
+    add_same_args(p, same_help="two photos: they show the same person (the outcome becomes true accept / false reject)",
+                  different_help="two photos: they show different people (true reject / false accept)")
     p.add_argument("--estimator", action="append", default=None, metavar="NAME[=MODEL.onnx]",
                    help="an extra registered estimator, e.g. dex-age=dex.onnx (see --list)")
-    p.add_argument("--out", default=None, help="two photos: folder for soft_biometrics.json and soft_biometrics.png")
+    add_out_arg(p, help="two photos: folder for soft_biometrics.json and soft_biometrics.png", required=False)
     p.add_argument("--list", action="store_true", help="list the registered estimators and exit")
     _common(p)
-    _add_pipeline_args(p)
+    add_pipeline_args(p)
     p.set_defaults(func=cmd_traits)
 
-    asub = _subparsers_of(sub, "analyze", "data-set analyses of a stage", "analysis")
+    asub = subparsers_of(sub, "analyze", "data-set analyses of a stage", "analysis")
     a = asub.add_parser("soft-biometrics", help="LFW View 2: FMR/FNMR at the EER threshold split by estimated gender, "
                                                "age gap and BMI gap (table, plots, explained errors)")
-    a.add_argument("--out", required=True)
-    a.add_argument("--model", default="dlib-resnet")
-    a.add_argument("--detector", default="dlib-hog")
-    a.add_argument("--threshold", default="eer", help="a calibrated threshold name of the model (default eer) or a number")
-    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="mirror-averaged embeddings, as `xaiface eval lfw` (default on)")
-    a.add_argument("--folds", default=None, help=FOLDS_HELP)
-    a.add_argument("--pairs-per-fold", type=int, default=None, help="quick run: first N/2 genuine + N/2 impostor pairs per fold")
+    add_out_arg(a)
+    add_model_arg(a)
+    add_detector_arg(a)
+    add_threshold_arg(a, help="a calibrated threshold name of the model (default eer) or a number")
+    add_flip_arg(a, default=True, help=FLIP_STUDY_HELP)
+    add_folds_arg(a)
+    add_pairs_per_fold_arg(a)
     a.add_argument("--examples", type=int, default=1, help="false accepts and false rejects explained with a figure (default 1)")
     a.add_argument("--no-cache", action="store_true", help="recompute detections, embeddings and traits")
     _common(a)
@@ -225,8 +203,8 @@ def register(sub: Any, eval_sub: Any) -> None:
 
     d = asub.add_parser("disentangle", help="demographic disentangling on LFW: gender / age predictability and "
                                            "verification before and after")
-    d.add_argument("--out", required=True)
-    d.add_argument("--model", default="dlib-resnet")
+    add_out_arg(d)
+    add_model_arg(d)
     d.add_argument("--epochs", type=int, default=40)
     d.add_argument("--encoder", default="linear", choices=["linear", "residual", "mlp"],
                    help="z = (I + A) x (default), z = x + MLP(x), or a plain MLP")
@@ -246,7 +224,7 @@ def register(sub: Any, eval_sub: Any) -> None:
 
     e = eval_sub.add_parser("soft-biometrics", help="estimator accuracy: gender on LFW / UTKFace, age on UTKFace, "
                                                     "BMI and weight on VIP_attribute (cross-validated)")
-    e.add_argument("--out", required=True)
+    add_out_arg(e)
     e.add_argument("--sets", default="lfw,utkface,vip", help="comma-separated: lfw, utkface, vip")
     e.add_argument("--limit", type=int, default=None, help="at most N images per set (random, seed 0)")
     e.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on VIP_attribute (default 5)")
@@ -254,10 +232,10 @@ def register(sub: Any, eval_sub: Any) -> None:
     _common(e, body_mass=False)
     e.set_defaults(func=cmd_eval_soft, cache=True)  # `xaiface eval` reads args.cache
 
-    tsub = _subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
+    tsub = subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
     t = tsub.add_parser("body-mass", help="fit the BMI / weight regressor on VIP_attribute and save it")
-    t.add_argument("--out", default=None, help="file to save (default: the cache, where `traits` and `analyze` find it)")
-    t.add_argument("--model", default="dlib-resnet")
+    add_out_arg(t, help="file to save (default: the cache, where `traits` and `analyze` find it)", required=False)
+    add_model_arg(t)
     t.add_argument("--subset", type=int, default=None, help="train on N faces only (half of each gender)")
     _common(t, body_mass=False)
     t.set_defaults(func=cmd_train_body_mass)
