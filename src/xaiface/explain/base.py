@@ -24,28 +24,31 @@ import torch.nn.functional as F
 from ..errors import ConfigError, NumericalError
 from ..models.base import FaceModel, crops_to_tensor
 from ..models.registry import get_model
-from ..models.thresholds import resolve_threshold
+from ..models.thresholds import OperatingPoint, WithOperatingPoint
 from ..registry import Registry
 from ..types import AlignedFace
 
 MAP_KINDS = ("similarity", "dissimilarity", "combined")
 
 
-class Verifier:
+class Verifier(WithOperatingPoint):
     """A face model with its decision threshold (cosine similarity, ``>=`` means match).
 
     Args:
         model: a registered name or a :class:`FaceModel`.
         threshold: a name from the model's calibration for plain (un-flipped) embeddings
-            (``"eer"`` by default, as xSSAB uses) or a number (finite, in [-1, 1]; else ConfigError).
+            (``"eer"`` by default, as xSSAB uses), a number (finite, in [-1, 1], labelled
+            ``"user"``; else ConfigError) or an :class:`OperatingPoint` for plain embeddings (a
+            pipeline's ``operating_point``, which keeps its name). ``self.operating_point`` holds it.
     """
 
-    def __init__(self, model: str | FaceModel = "dlib-resnet", threshold: str | float = "eer", weights: Any = None):
+    def __init__(self, model: str | FaceModel = "dlib-resnet", threshold: str | float | OperatingPoint = "eer",
+                 weights: Any = None):
         self.model = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.threshold_name, self.threshold = resolve_threshold(self.model.spec, threshold, "plain")
+        self.operating_point = self.model.spec.operating_point(threshold, flip=False)
 
     @property
     def input_size(self) -> int:
