@@ -18,11 +18,11 @@ from .errors import NoFaceError
 from .io import ImageSource, load_image
 from .models.base import FaceModel, crops_to_tensor
 from .models.registry import DEFAULT_MODEL, get_model
-from .models.thresholds import resolve_threshold
+from .models.thresholds import OperatingPoint, WithOperatingPoint
 from .types import AlignedFace, DetectedFace, PairVerdict
 
 
-class FacePipeline:
+class FacePipeline(WithOperatingPoint):
     """Detector + alignment + model, with the model's calibrated threshold.
 
     Args:
@@ -34,15 +34,16 @@ class FacePipeline:
         flip: embed each face as the normalised sum of the embeddings of the crop and its
             mirror image (test-time augmentation; thresholds are calibrated for each setting).
         threshold: a name from the model's calibration (``"eer"``, ``"fmr=1e-2"``,
-            ``"fmr=1e-3"``) or a number (cosine similarity; ``>=`` means match); NaN, infinite or
-            outside [-1, 1] is a ConfigError.
+            ``"fmr=1e-3"``, for the ``flip`` setting), a number (cosine similarity, labelled
+            ``"user"``; ``>=`` means match) or an :class:`OperatingPoint`; NaN, infinite or
+            outside [-1, 1] is a ConfigError. ``self.operating_point`` holds it.
         cache: detection cache: ``True`` for the default location, a path, or ``False``.
         detector_kwargs: passed to the detector's factory.
     """
 
     def __init__(self, model: str | FaceModel = DEFAULT_MODEL, detector: str | Detector = "dlib-hog", *,
                  weights: Any = None, select: str = "largest", flip: bool = False,
-                 threshold: str | float = "eer", cache: bool | str | os.PathLike = False,
+                 threshold: str | float | OperatingPoint = "eer", cache: bool | str | os.PathLike = False,
                  detector_kwargs: dict[str, Any] | None = None):
         self.model = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
         det = detector if isinstance(detector, Detector) else get_detector(detector, **(detector_kwargs or {}))
@@ -51,11 +52,7 @@ class FacePipeline:
         self.detector = det
         self.select = select
         self.flip = bool(flip)
-        self.threshold_name, self.threshold = self._resolve_threshold(threshold)
-
-    # ---- thresholds ----------------------------------------------------------------------
-    def _resolve_threshold(self, threshold: str | float) -> tuple[str, float]:
-        return resolve_threshold(self.model.spec, threshold, "flip" if self.flip else "plain")
+        self.operating_point = self.model.spec.operating_point(threshold, flip=self.flip)
 
     # ---- stages --------------------------------------------------------------------------
     def load(self, source: ImageSource) -> np.ndarray:

@@ -7,12 +7,12 @@ there are none.
 """
 from __future__ import annotations
 
-import fnmatch
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ConfigError, ModelNotFoundError, NoFaceError
+from ..errors import ConfigError, NoFaceError
+from ..registry import Registry
 from ..types import DetectedFace
 
 
@@ -98,37 +98,26 @@ def select_faces(faces: list[DetectedFace], image_shape: tuple[int, ...], select
     return [min(faces, key=lambda f: float(np.linalg.norm(f.center - c)))]
 
 
-_DETECTORS: dict[str, tuple[Callable[..., Detector], str]] = {}
+#: detector factories ``factory(**kwargs) -> Detector``, each with its ``description``
+DETECTORS: Registry[Callable[..., Detector]] = Registry(
+    "detector", builtins=("xaiface.detect.dlib_detectors", "xaiface.detect.retinaface"))
 DEFAULT_DETECTOR = "dlib-hog"
 
 
 def register_detector(name: str, description: str = "") -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
-    """Decorator registering a detector factory ``factory(**kwargs) -> Detector``."""
-
-    def deco(factory: Callable[..., Detector]) -> Callable[..., Detector]:
-        _DETECTORS[name] = (factory, description)
-        return factory
-
-    return deco
-
-
-def _ensure_loaded() -> None:
-    from . import dlib_detectors, retinaface  # noqa: F401  (importing registers them)
+    """Decorator registering a detector factory ``factory(**kwargs) -> Detector`` (a duplicate name: ConfigError)."""
+    return DETECTORS.register(name, description=description)
 
 
 def list_detectors(pattern: str = "*") -> list[str]:
-    _ensure_loaded()
-    return sorted(n for n in _DETECTORS if fnmatch.fnmatch(n, pattern))
+    """Registered detector names matching a shell-style wildcard, sorted."""
+    return DETECTORS.list(pattern)
 
 
 def detector_description(name: str) -> str:
-    _ensure_loaded()
-    return _DETECTORS[name][1] if name in _DETECTORS else ""
+    return DETECTORS.meta(name)["description"] if name in DETECTORS else ""
 
 
 def get_detector(name: str = DEFAULT_DETECTOR, **kwargs: Any) -> Detector:
     """Build a registered detector (``dlib-hog``, ``dlib-mmod``, ``retinaface-onnx``...)."""
-    _ensure_loaded()
-    if name not in _DETECTORS:
-        raise ModelNotFoundError(f"unknown detector {name!r}; registered detectors: {', '.join(sorted(_DETECTORS))}")
-    return _DETECTORS[name][0](**kwargs)
+    return DETECTORS.get(name)(**kwargs)

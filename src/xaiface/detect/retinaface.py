@@ -39,6 +39,7 @@ from PIL import Image
 
 from ..errors import ConfigError, ImageError, NumericalError, WeightsError
 from ..io.hashing import file_sha256
+from ..io.onnx_session import open_onnx_session
 from ..types import DetectedFace
 from .base import Detector, register_detector
 
@@ -422,8 +423,8 @@ class RetinaFaceOnnxDetector(Detector):
         self.confidence_threshold = float(confidence_threshold)
         self.top_k = int(top_k)
         self.keep_top_k = int(keep_top_k)
-        self.model_sha256 = _checked_sha256(self.model_path)
-        self._session = _open_session(self.model_path)
+        self._session = open_onnx_session(self.model_path, expected="an ONNX export of RetinaFace or SCRFD")
+        self.model_sha256 = _sha256(self.model_path)
         self.kind = _model_kind(self._session, self.model_path, kind)
         self._input_name, self.input_hw = _model_input(self._session, self.model_path, self.kind, input_size)
         self.name = f"{self.kind}-onnx"
@@ -482,31 +483,11 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _checked_sha256(path: Path) -> str:
-    if not path.exists():
-        raise WeightsError(f"ONNX model file {path} does not exist")
-    if not path.is_file():
-        raise WeightsError(f"{path} is not a file; expected an ONNX model file")
-    if path.stat().st_size == 0:
-        raise WeightsError(f"ONNX model file {path} is empty")
+def _sha256(path: Path) -> str:
     try:
         return file_sha256(path)
     except OSError as e:
         raise WeightsError(f"cannot read ONNX model file {path}: {e}") from None
-
-
-def _open_session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only; failures are reported as WeightsError
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # InvalidProtobuf, InvalidArgument, Fail...: onnxruntime's own types
-        raise WeightsError(
-            f"{path} is not a readable ONNX model ({_first_line(e)}); expected an ONNX export of "
-            "RetinaFace or SCRFD"
-        ) from None
 
 
 def _model_kind(session: Any, path: Path, kind: str) -> str:

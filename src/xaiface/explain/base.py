@@ -13,7 +13,6 @@ crops) share their machinery here; each method is one file registered with
 """
 from __future__ import annotations
 
-import fnmatch
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -22,30 +21,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, ModelNotFoundError, NumericalError
+from ..errors import ConfigError, NumericalError
 from ..models.base import FaceModel, crops_to_tensor
 from ..models.registry import get_model
-from ..models.thresholds import resolve_threshold
+from ..models.thresholds import OperatingPoint, WithOperatingPoint
+from ..registry import Registry
 from ..types import AlignedFace
 
 MAP_KINDS = ("similarity", "dissimilarity", "combined")
 
 
-class Verifier:
+class Verifier(WithOperatingPoint):
     """A face model with its decision threshold (cosine similarity, ``>=`` means match).
 
     Args:
         model: a registered name or a :class:`FaceModel`.
         threshold: a name from the model's calibration for plain (un-flipped) embeddings
-            (``"eer"`` by default, as xSSAB uses) or a number (finite, in [-1, 1]; else ConfigError).
+            (``"eer"`` by default, as xSSAB uses), a number (finite, in [-1, 1], labelled
+            ``"user"``; else ConfigError) or an :class:`OperatingPoint` for plain embeddings (a
+            pipeline's ``operating_point``, which keeps its name). ``self.operating_point`` holds it.
     """
 
-    def __init__(self, model: str | FaceModel = "dlib-resnet", threshold: str | float = "eer", weights: Any = None):
+    def __init__(self, model: str | FaceModel = "dlib-resnet", threshold: str | float | OperatingPoint = "eer",
+                 weights: Any = None):
         self.model = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.threshold_name, self.threshold = resolve_threshold(self.model.spec, threshold, "plain")
+        self.operating_point = self.model.spec.operating_point(threshold, flip=False)
 
     @property
     def input_size(self) -> int:
@@ -355,37 +358,31 @@ class ExplainerInfo:
     needs_gradients: bool
 
 
-_EXPLAINERS: dict[str, ExplainerInfo] = {}
+#: the explainers' :class:`ExplainerInfo` by name; the built-in methods are this package's modules
+EXPLAINERS: Registry[ExplainerInfo] = Registry(
+    "explanation method", builtins=tuple(f"{__package__}.{m}" for m in
+                                         ("xssab", "gradient", "random", "xface", "corrrise", "rise", "libf_ebm")))
 
 
 def register_explainer(name: str, family: str, reference: str, description: str, needs_gradients: bool = False):
-    """Class decorator registering an explainer with its metadata."""
+    """Class decorator registering an explainer with its metadata (a duplicate name: ConfigError)."""
 
     def deco(cls: type) -> type:
+        EXPLAINERS.register(name, ExplainerInfo(name, cls, family, reference, description, needs_gradients))
         cls.name = name
-        _EXPLAINERS[name] = ExplainerInfo(name, cls, family, reference, description, needs_gradients)
         return cls
 
     return deco
 
 
-def _ensure_loaded() -> None:
-    from .._plugins import import_optional
-
-    for mod in ("xssab", "gradient", "random", "xface", "corrrise", "rise", "libf_ebm"):
-        import_optional(f"{__package__}.{mod}")
-
-
 def list_explainers(pattern: str = "*") -> list[str]:
-    _ensure_loaded()
-    return sorted(n for n in _EXPLAINERS if fnmatch.fnmatch(n, pattern))
+    """Registered explanation methods matching a shell-style wildcard, sorted."""
+    return EXPLAINERS.list(pattern)
 
 
 def explainer_info(name: str) -> ExplainerInfo:
-    _ensure_loaded()
-    if name not in _EXPLAINERS:
-        raise ModelNotFoundError(f"unknown explanation method {name!r}; known methods: {', '.join(sorted(_EXPLAINERS))}")
-    return _EXPLAINERS[name]
+    """A method's :class:`ExplainerInfo` (ModelNotFoundError naming the known methods when unknown)."""
+    return EXPLAINERS.get(name)
 
 
 def get_explainer(name: str, verifier: Verifier | str | FaceModel = "dlib-resnet", **params: Any) -> Explainer:

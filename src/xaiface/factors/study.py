@@ -113,10 +113,11 @@ def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
     """Register plug-in codecs: ``{"kind": "module", "name": MOD}`` imports a module that calls
     :func:`~xaiface.factors.register_codec`; ``{"kind": "command", "name", "encode", "decode",
     "suffix", "levels"}`` registers a :class:`~xaiface.factors.CommandCodec`. Specs are plain data,
-    so worker processes register the same codecs."""
+    so worker processes register the same codecs; a command codec may replace a plug-in of its name
+    (the same spec registered again), never a built-in factor."""
     import importlib
 
-    from .transforms import CommandCodec, register_codec
+    from .transforms import CommandCodec, list_factors, register_codec
 
     for spec in specs or []:
         if spec.get("kind") == "module":
@@ -126,7 +127,8 @@ def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
                 raise ConfigError(f"plug-in module {spec['name']!r} cannot be imported ({e})") from None
         elif spec.get("kind") == "command":
             register_codec(spec["name"], CommandCodec.factory(spec["encode"], spec["decode"], spec.get("suffix", ".bin")),
-                           default_levels=spec.get("levels") or (), description=f"external codec: {spec['encode']}")
+                           default_levels=spec.get("levels") or (), description=f"external codec: {spec['encode']}",
+                           replace=spec["name"] in list_factors("plugin"))  # registered again (CLI, study, workers)
         else:
             raise ConfigError(f"unknown plug-in spec {spec!r}")
 

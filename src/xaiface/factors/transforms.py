@@ -40,6 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError, ImageError
+from ..registry import Registry
 
 # ---------------------------------------------------------------------------------------------
 # the contract
@@ -141,7 +142,8 @@ class FactorInfo:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, FactorInfo] = {}
+#: every factor's :class:`FactorInfo` by name (the built-ins are registered below, in this module)
+FACTORS: Registry[FactorInfo] = Registry("factor", unknown_error=ConfigError)
 
 
 def register_factor(name: str, family: str, level: str, degrade: str, default_levels: Sequence[float],
@@ -151,25 +153,24 @@ def register_factor(name: str, family: str, level: str, degrade: str, default_le
         raise ConfigError(f"degrade must be 'lower' or 'higher', got {degrade!r}")
 
     def deco(cls: type) -> type:
+        FACTORS.register(name, FactorInfo(name, family, level, degrade, tuple(float(v) for v in default_levels),
+                                          (float(gallery_levels[0]), float(gallery_levels[1])), description, cls,
+                                          dict(params or {})))
         cls.name = name
         cls.family = family
-        _REGISTRY[name] = FactorInfo(name, family, level, degrade, tuple(float(v) for v in default_levels),
-                                     (float(gallery_levels[0]), float(gallery_levels[1])), description, cls,
-                                     dict(params or {}))
         return cls
 
     return deco
 
 
-def list_factors(family: str | None = None) -> list[str]:
-    return sorted(n for n, i in _REGISTRY.items() if family is None or i.family == family)
+def list_factors(family: str | None = None, pattern: str = "*") -> list[str]:
+    """Registered factor names (of one ``family``, when given) matching a shell-style wildcard, sorted."""
+    return [n for n in FACTORS.list(pattern) if family is None or FACTORS.get(n).family == family]
 
 
 def factor_info(name: str) -> FactorInfo:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown factor {name!r}; known: {', '.join(list_factors())}") from None
+    """A factor's :class:`FactorInfo` (ConfigError naming the registered factors when unknown)."""
+    return FACTORS.get(name)
 
 
 def get_transform(name: str, level: float, **params: Any) -> Transform:
@@ -448,11 +449,14 @@ class CommandCodec(Codec):
 
 def register_codec(name: str, factory: Callable[..., Codec], *, level: str = "codec level", degrade: str = "lower",
                    default_levels: Sequence[float] = (), gallery_levels: Sequence[float] | None = None,
-                   description: str = "user codec") -> None:
+                   description: str = "user codec", replace: bool = False) -> None:
     """Register a plug-in codec as a factor (``factory(level, name=...) -> Codec``).
 
     ``factory`` is typically ``CommandCodec.factory(encode=..., decode=...)`` or a
     ``functools.partial(CallableCodec, encode=..., decode=...)``.
+
+    Raises:
+        ConfigError: ``name`` is a registered factor already (unless ``replace``).
     """
     levels = tuple(float(v) for v in default_levels)
     gallery = tuple(gallery_levels) if gallery_levels else ((levels[0], levels[-1]) if levels else (0.0, 0.0))
@@ -463,12 +467,12 @@ def register_codec(name: str, factory: Callable[..., Codec], *, level: str = "co
             raise ConfigError(f"codec factory for {name!r} returned {type(t).__name__}, expected a Codec")
         return t
 
-    _REGISTRY[name] = FactorInfo(name, "plugin", level, degrade, levels, (float(gallery[0]), float(gallery[1])),
-                                 description, make, {})
+    FACTORS.register(name, FactorInfo(name, "plugin", level, degrade, levels, (float(gallery[0]), float(gallery[1])),
+                                      description, make, {}), replace=replace)
 
 
 def unregister_factor(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    FACTORS.unregister(name)
 
 
 # ---------------------------------------------------------------------------------------------

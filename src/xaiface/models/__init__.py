@@ -9,7 +9,7 @@ from .._plugins import lazy_exports
 
 _EXPORTS = {
     "FaceModel": ".base", "crops_to_tensor": ".base",
-    "ModelSpec": ".spec", "Preprocessing": ".spec",
+    "ModelSpec": ".spec", "Preprocessing": ".spec", "OperatingPoint": ".thresholds",
     "DEFAULT_MODEL": ".registry", "get_model": ".registry", "list_models": ".registry", "model_spec": ".registry",
     "register_model": ".registry",
 }

@@ -6,26 +6,21 @@ weights from the user's file (or the packaged default).
 """
 from __future__ import annotations
 
-import fnmatch
-import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import ModelNotFoundError
+from ..registry import Registry
+from .catalog import BUILDERS, SPECS
 from .spec import ModelSpec
 
 if TYPE_CHECKING:  # the torch side is imported only to build a model
     from .base import FaceModel
 
-
-@dataclass(frozen=True)
-class _Entry:
-    spec: ModelSpec
-    builder: Callable[..., FaceModel] | None  # None: a built-in not yet imported (see ``module``)
-    module: str | None = None
-
-
-_REGISTRY: dict[str, _Entry] = {}
+#: builders ``builder(spec, weights=None, **kwargs) -> FaceModel``, each with its ``spec`` (metadata);
+#: the built-ins' specs come from the torch-free catalog, their modules register the builders
+#: when first built
+MODELS: Registry[Callable[..., FaceModel]] = Registry("model")
+for _name, _module in BUILDERS.items():
+    MODELS.register_lazy(_name, _module, spec=SPECS[_name])
 
 #: Models that passed the degenerate-model probe: (name, weights identity, builder arguments).
 _PROBED: set[tuple[str, str, str]] = set()
@@ -33,39 +28,23 @@ _PROBED: set[tuple[str, str, str]] = set()
 DEFAULT_MODEL = "dlib-resnet"
 
 
-def register_model(spec: ModelSpec) -> Callable[[Callable[..., FaceModel]], Callable[..., FaceModel]]:
-    """Decorator registering ``builder(spec, weights=None, **kwargs) -> FaceModel`` under ``spec.name``."""
+def register_model(spec: ModelSpec, *, replace: bool = False) -> Callable[[Callable[..., FaceModel]], Callable[..., FaceModel]]:
+    """Decorator registering ``builder(spec, weights=None, **kwargs) -> FaceModel`` under ``spec.name``.
 
-    def deco(builder: Callable[..., FaceModel]) -> Callable[..., FaceModel]:
-        _REGISTRY[spec.name] = _Entry(spec, builder)
-        return builder
-
-    return deco
-
-
-def _ensure_loaded() -> None:
-    # the built-ins' specs come from the torch-free catalog; their modules register the builders
-    # when first built (a builder registered already, e.g. by importing its module, is kept)
-    from .catalog import BUILDERS, SPECS
-
-    for name, module in BUILDERS.items():
-        if name not in _REGISTRY:
-            _REGISTRY[name] = _Entry(SPECS[name], None, module)
+    Raises:
+        ConfigError: the name is registered already (unless ``replace``).
+    """
+    return MODELS.register(spec.name, replace=replace, spec=spec)
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style wildcard, sorted."""
-    _ensure_loaded()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    return MODELS.list(pattern)
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of a registered model."""
-    _ensure_loaded()
-    try:
-        return _REGISTRY[name].spec
-    except KeyError:
-        raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}") from None
+    """The :class:`ModelSpec` of a registered model (ModelNotFoundError for an unknown name)."""
+    return MODELS.meta(name)["spec"]
 
 
 def get_model(name: str = DEFAULT_MODEL, weights: Any = None, **kwargs: Any) -> FaceModel:
@@ -85,16 +64,10 @@ def get_model(name: str = DEFAULT_MODEL, weights: Any = None, **kwargs: Any) -> 
             (:func:`~xaiface.models.integrity.check_not_degenerate`; run once per weight file
             digest, or per seed for ``"random"``, in a process).
     """
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
-    entry = _REGISTRY[name]
-    if entry.builder is None:  # a built-in: importing its module registers the builder
-        importlib.import_module(entry.module)  # type: ignore[arg-type]
-        entry = _REGISTRY[name]
+    builder = MODELS.get(name)  # a built-in: importing its module registers the builder
     from .integrity import check_not_degenerate  # torch: only once a model is built
 
-    model = entry.builder(entry.spec, weights=weights, **kwargs)
+    model = builder(model_spec(name), weights=weights, **kwargs)
     random = isinstance(weights, str) and weights == "random"
     ident = "random" if random else model.spec.weights_sha256  # None: in-memory weights, always probed
     key = (name, ident or "", repr(sorted(kwargs.items())))

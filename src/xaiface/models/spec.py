@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .thresholds import OperatingPoint, operating_point
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -59,3 +61,25 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def operating_point(self, threshold: str | float | OperatingPoint = "eer", flip: bool = False) -> OperatingPoint:
+        """The :class:`~xaiface.models.thresholds.OperatingPoint` of ``threshold`` for this model.
+
+        Args:
+            threshold: a calibrated threshold's name (``"eer"``, ``"fmr=1e-2"``, ``"fmr=1e-3"``),
+                a number (labelled ``"user"``), or an operating point (checked, passed on).
+            flip: for mirror-averaged (True) or plain (False) embeddings.
+        Raises:
+            ConfigError: an unknown name, or not a finite number in [-1, 1].
+
+        Example:
+            >>> from xaiface.models import model_spec
+            >>> op = model_spec("dlib-resnet").operating_point("eer", flip=True)
+            >>> op.name, op.calibrated, op.value == model_spec("dlib-resnet").thresholds["flip"]["eer"]
+            ('eer', True, True)
+        """
+        return operating_point(self, threshold, flip)
+
+    def threshold(self, name: str | float = "eer", flip: bool = False) -> float:
+        """The decision threshold's value (cosine similarity): ``operating_point(name, flip).value``."""
+        return self.operating_point(name, flip).value

@@ -167,11 +167,11 @@ def _select_pairs(pairs: list, folds: Sequence[int] | None, pairs_per_fold: int 
 def resolve_threshold(model: Any, threshold: str | float, flip: bool) -> tuple[str, float]:
     """A calibrated threshold name of the model (``"eer"``...) or a number -> ``(name, value)``.
 
-    See :func:`xaiface.models.thresholds.resolve_threshold` (NaN, inf or outside [-1, 1]: ConfigError).
+    The model's operating point (:meth:`~xaiface.models.spec.ModelSpec.operating_point`; NaN, inf
+    or outside [-1, 1]: ConfigError), as a pair.
     """
-    from ..models.thresholds import resolve_threshold as resolve
-
-    return resolve(model.spec, threshold, "flip" if flip else "plain")
+    op = model.spec.operating_point(threshold, flip=flip)
+    return op.name, op.value
 
 
 def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detector: str = "dlib-hog",
@@ -207,7 +207,8 @@ def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detec
     pairs = _select_pairs(lfw.pairs(), folds, pairs_per_fold)
     paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
     fr = get_model(model)
-    thr_name, thr = resolve_threshold(fr, threshold, flip)
+    op = fr.spec.operating_point(threshold, flip=flip)
+    thr_name, thr = op.name, op.value
     store = open_store(cache if cache is not True else None)
 
     located = locate_faces(paths, detector=detector, select="center", fallback="median",

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError, WeightsError
 from ..io.hashing import file_sha256
+from ..io.onnx_session import open_onnx_session
 from ..types import DetectedFace
 from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, register_estimator
 
@@ -122,8 +123,6 @@ def age_bins() -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def _session(task: str):
-    import onnxruntime as ort
-
     spec = manifest()["models"][task]
     path = model_dir() / spec["artifact"]["filename"]
     if not path.is_file():
@@ -133,12 +132,11 @@ def _session(task: str):
         raise WeightsError(f"{path}: SHA-256 {digest} is not the {task} model of {PACKAGE} {PACKAGE_VERSION} "
                            f"({spec['artifact']['sha256']}); {INSTALL_HINT}")
     runtime = manifest().get("runtime", {})
-    opts = ort.SessionOptions()
-    if runtime.get("graph_optimization_level", "ORT_DISABLE_ALL") == "ORT_DISABLE_ALL":
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = int(runtime.get("intra_op_num_threads", 1))
-    opts.inter_op_num_threads = int(runtime.get("inter_op_num_threads", 1))
-    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    sess = open_onnx_session(
+        path, expected=f"the {task} model of {PACKAGE}",
+        disable_optimizations=runtime.get("graph_optimization_level", "ORT_DISABLE_ALL") == "ORT_DISABLE_ALL",
+        intra_op_threads=int(runtime.get("intra_op_num_threads", 1)),
+        inter_op_threads=int(runtime.get("inter_op_num_threads", 1)))
     return sess, spec["input"]["name"], spec["output"]["name"]
 
 

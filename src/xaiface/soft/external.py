@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError, WeightsError
 from ..io.hashing import file_sha256
+from ..io.onnx_session import open_onnx_session
 from ..types import DetectedFace
 from .traits import TRAIT_UNITS, FaceTraits, Trait, TraitEstimator, check_tolerances, gaussian_within, register_estimator
 
@@ -195,14 +196,7 @@ class ExternalOnnxEstimator(TraitEstimator):
         self._open()
 
     def _open(self) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        try:
-            self._sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own untyped errors
-            raise WeightsError(f"{self.path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
+        self._sess = open_onnx_session(self.path, expected=f"a {self.spec.trait} model", intra_op_threads=1)
         ins, outs = self._sess.get_inputs(), self._sess.get_outputs()
         if len(ins) != 1:
             raise WeightsError(f"{self.path}: {len(ins)} inputs; expected one image input")

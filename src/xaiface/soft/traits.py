@@ -17,7 +17,6 @@ Estimators register by name (:func:`register_estimator`, :func:`get_estimator`,
 """
 from __future__ import annotations
 
-import fnmatch
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, ModelNotFoundError
+from ..registry import Registry
 from ..types import DetectedFace
 
 #: trait name -> unit (empty for categorical traits)
@@ -184,15 +184,17 @@ class EstimatorInfo:
     needs_user_file: bool = False
 
 
-_REGISTRY: dict[str, EstimatorInfo] = {}
+#: the estimators' :class:`EstimatorInfo` by name; the built-ins are this package's modules
+ESTIMATORS: Registry[EstimatorInfo] = Registry(
+    "soft-biometric estimator", builtins=tuple(f"{__package__}.{m}" for m in ("body_mass", "dlib_age_gender", "external")))
 
 
 def register_estimator(name: str, traits: Iterable[str], description: str,
                        needs_user_file: bool = False) -> Callable[[Callable[..., TraitEstimator]], Callable[..., TraitEstimator]]:
-    """Decorator registering an estimator factory under ``name``."""
+    """Decorator registering an estimator factory under ``name`` (a duplicate name: ConfigError)."""
 
     def deco(factory: Callable[..., TraitEstimator]) -> Callable[..., TraitEstimator]:
-        _REGISTRY[name] = EstimatorInfo(name, factory, tuple(traits), description, needs_user_file)
+        ESTIMATORS.register(name, EstimatorInfo(name, factory, tuple(traits), description, needs_user_file))
         return factory
 
     return deco
@@ -200,24 +202,17 @@ def register_estimator(name: str, traits: Iterable[str], description: str,
 
 def list_estimators(pattern: str = "*") -> list[str]:
     """Registered estimator names matching a shell-style ``pattern``."""
-    _load_builtins()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    return ESTIMATORS.list(pattern)
 
 
 def estimator_info(name: str) -> EstimatorInfo:
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise ModelNotFoundError(f"unknown soft-biometric estimator {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    """An estimator's :class:`EstimatorInfo` (ModelNotFoundError naming the registered ones when unknown)."""
+    return ESTIMATORS.get(name)
 
 
 def get_estimator(name: str, **kwargs: Any) -> TraitEstimator:
     """Build the registered estimator ``name`` (keyword arguments go to its factory)."""
     return estimator_info(name).factory(**kwargs)
-
-
-def _load_builtins() -> None:
-    from . import body_mass, dlib_age_gender, external  # noqa: F401  (they register themselves)
 
 
 # ------------------------------------------------------------------------------------- helpers
