@@ -6,3 +6,4 @@ from .base import (  # noqa: F401
     Verifier, as_aligned, as_pair, explainer_info, gaussian_blur2d, get_explainer, list_explainers,
     register_explainer, split_signed,
 )
+from .run import ExplainRun, explain_photos  # noqa: F401
