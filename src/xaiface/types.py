@@ -91,6 +91,17 @@ class AlignedFace:
     face: DetectedFace | None = None
     source: str | None = None
 
+    @classmethod
+    def from_crop(cls, crop: Any, source: str | None = None) -> "AlignedFace":
+        """A crop already in a model's geometry, without a photo: identity ``matrix``, geometry ``crop-<S>``.
+
+        ``crop`` is an ``(S, S, 3)`` array (it is not checked here; the explainers check it).
+        """
+        arr = np.asarray(crop)
+        s = arr.shape[0] if arr.ndim == 3 else 0
+        return cls(arr, np.array([[1.0, 0, 0], [0, 1.0, 0]]), f"crop-{s}", (s, arr.shape[1] if arr.ndim == 3 else 0),
+                   source=source)
+
     @property
     def size(self) -> int:
         return int(self.image.shape[0])

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import spearmanr
 
 from xaiface.errors import ConfigError
-from xaiface.explain import Verifier, get_explainer
+from xaiface.explain import Cost, Verifier, get_explainer
 from xaiface.explain.corrrise import _MaskSet, corrrise_masks, spearman_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,7 +81,7 @@ def test_maps_on_the_toy(toy):
     # similarities are broken by float rounding, which differs with the batch shape and the CPU
     ms = ex.mask_set(32)
     xa, xb = (torch.from_numpy(x).permute(2, 0, 1)[None].float() for x in (a, b))
-    s = (ex._embed_perturbed(xa, ms.masks, 200) @ toy.embed(xb)[0]).double().numpy()
+    s = (ex._embed_perturbed(xa, ms.masks, 200, Cost()) @ toy.embed(xb)[0]).double().numpy()
     single = (toy.embed(xa * ms.masks) @ toy.embed(xb)[0]).double().numpy()  # one batch of 200
     np.testing.assert_allclose(s, single, rtol=0, atol=64 * np.finfo(np.float32).eps)  # same scores up to rounding
     flat = ms.masks.reshape(200, -1).numpy()

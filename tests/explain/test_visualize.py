@@ -15,7 +15,7 @@ from xaiface.explain.visualize import (
     DISSIMILARITY_RGB, MAX_ALPHA, SIMILARITY_RGB, colorize, crop_overlays, overlay, pair_figure, photo_overlays,
     signed_maps,
 )
-from xaiface.types import AlignedFace
+from xaiface.types import AlignedFace, PairVerdict
 
 S = 32
 EVIL = "<script>alert(1)</script>.jpg"
@@ -39,8 +39,8 @@ def _expl(method="toy", images=(0, 1), source_a=EVIL, source_b="b.jpg", score=0.
     keep = lambda m: tuple(m.copy() if i in images else None for i in (0, 1))  # noqa: E731
     return PairExplanation(
         method=method, params={"p": 1, "name": "<b>bold</b>"}, similarity_maps=keep(sim), dissimilarity_maps=keep(dis),
-        combined_maps=keep(comb), score=score, threshold=0.5, match=score >= 0.5, model="toy-model", n_forward=2,
-        n_backward=4, seconds=0.25, pair=FacePair(_face(1, source_a), _face(2, source_b)),
+        combined_maps=keep(comb), verdict=PairVerdict(similarity=score, threshold=0.5, match=score >= 0.5, model="toy-model"),
+        n_forward=2, n_backward=4, seconds=0.25, pair=FacePair(_face(1, source_a), _face(2, source_b)),
     )
 
 

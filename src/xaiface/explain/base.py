@@ -4,18 +4,28 @@ In the manner of captum's attributions: every method is built from a :class:`Ver
 model and its decision threshold) and answers :meth:`Explainer.explain` for a pair of aligned
 faces with a :class:`PairExplanation` holding, for each image, a similarity map, a
 dissimilarity map and their combination (``combined = similarity - dissimilarity``) at the
-aligned crop's resolution, plus the verdict, the method's parameters and what it cost.
+aligned crop's resolution, plus the :class:`~xaiface.types.PairVerdict`, the method's
+parameters and what it cost.
+
+A method implements one step, ``_explain(xa, xb, which, cost) -> MapResult``: its signed
+combined maps, the clean pair's embeddings (the verdict is scored from them with
+:func:`xaiface.verify.pair_similarity`) and what else it reports. The base class does the rest
+once: the similarity map is the combined map's positive part, the dissimilarity map its
+negative part (``max(combined, 0)``, ``max(-combined, 0)``) unless the method defines them
+otherwise (xSSAB: each from its own set of arguments), and the verdict. Nothing of one call is
+kept on the explainer, so one explainer object may explain several pairs at once (threads).
 
 The family splits by mechanism: :class:`GradientExplainer` (white-box, vector-Jacobian products
 of the similarity) and :class:`PerturbationExplainer` (black-box, batched forwards of masked
 crops) share their machinery here; each method is one file registered with
-:func:`register_explainer`.
+:func:`register_explainer` (a method of another package, such as ``libf-ebm`` of
+:mod:`xaiface.libf.explainer`, registers itself the same way).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,9 +36,15 @@ from ..models.base import FaceModel, crops_to_tensor
 from ..models.registry import get_model
 from ..models.thresholds import OperatingPoint, WithOperatingPoint
 from ..registry import Registry
-from ..types import AlignedFace
+from ..types import AlignedFace, PairVerdict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 MAP_KINDS = ("similarity", "dissimilarity", "combined")
+
+#: a map for each image of the pair; ``None`` for an image the method did not explain
+MapPair = tuple["np.ndarray | None", "np.ndarray | None"]
 
 
 class Verifier(WithOperatingPoint):
@@ -50,6 +66,21 @@ class Verifier(WithOperatingPoint):
             p.requires_grad_(False)
         self.operating_point = self.model.spec.operating_point(threshold, flip=False)
 
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> "Verifier":
+        """The verifier of a :class:`~xaiface.pipeline.FacePipeline`: its model at its threshold.
+
+        The pipeline's :class:`OperatingPoint` is taken as it is, so the name travels with the value.
+
+        Raises:
+            ConfigError: the pipeline averages mirror embeddings (``flip=True``): explanations
+                use plain embeddings and the model's plain thresholds.
+        """
+        if pipeline.flip:
+            raise ConfigError("explanations use plain (un-flipped) embeddings and the model's plain thresholds; "
+                              "build the pipeline with flip=False")
+        return cls(pipeline.model, threshold=pipeline.operating_point)  # the name travels with the value
+
     @property
     def input_size(self) -> int:
         return self.model.input_size
@@ -64,6 +95,23 @@ class Verifier(WithOperatingPoint):
         if not torch.isfinite(e).all():
             raise NumericalError(f"model {self.model.spec.name} produced NaN or infinite embeddings")
         return F.normalize(e, dim=1)
+
+    def verdict(self, emb_a: Any, emb_b: Any, pair: "FacePair | None" = None) -> PairVerdict:
+        """The verdict on two normalised embeddings ``(D,)``, scored with :func:`~xaiface.verify.pair_similarity`.
+
+        ``pair`` (optional) gives the faces' detections, detector and sources to the verdict.
+        """
+        from ..verify.similarity import pair_similarity  # the scoring path the thresholds were calibrated with
+
+        s = float(pair_similarity(emb_a, emb_b))
+        faces = (None, None) if pair is None else (pair.a, pair.b)
+        dets = tuple(None if f is None else f.face for f in faces)
+        return PairVerdict(
+            similarity=s, threshold=self.threshold, match=s >= self.threshold, model=self.model.spec.name,
+            threshold_name=self.threshold_name, detector=next((d.detector for d in dets if d is not None), ""),
+            faces=dets, sources=tuple(None if f is None else f.source for f in faces),  # type: ignore[arg-type]
+            weights_sha256=self.model.weights_sha256,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,7 +135,7 @@ def as_pair(pair: Any, size: int | None = None) -> FacePair:
             a, b = pair
         except (TypeError, ValueError):
             raise ConfigError("explain() takes a FacePair, or a pair of AlignedFace or of (S, S, 3) uint8 crops") from None
-        fp = FacePair(_as_aligned(a), _as_aligned(b))
+        fp = FacePair(as_aligned(a), as_aligned(b))
     for face in (fp.a, fp.b):
         im = face.image
         if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8 or im.shape[0] != im.shape[1]:
@@ -97,12 +145,9 @@ def as_pair(pair: Any, size: int | None = None) -> FacePair:
     return fp
 
 
-def _as_aligned(x: Any) -> AlignedFace:
-    if isinstance(x, AlignedFace):
-        return x
-    arr = np.asarray(x)
-    s = arr.shape[0] if arr.ndim == 3 else 0
-    return AlignedFace(arr, np.array([[1.0, 0, 0], [0, 1.0, 0]]), f"crop-{s}", (s, arr.shape[1] if arr.ndim == 3 else 0))
+def as_aligned(x: Any) -> AlignedFace:
+    """An :class:`AlignedFace` as is; an ``(S, S, 3)`` crop as :meth:`AlignedFace.from_crop`."""
+    return x if isinstance(x, AlignedFace) else AlignedFace.from_crop(x)
 
 
 @dataclass
@@ -111,41 +156,67 @@ class PairExplanation:
 
     Maps are float32 ``(S, S)`` at the aligned crop's resolution, unnormalised (each method's own
     units); :meth:`normalized` gives a view scaled into [-1, 1] by the largest absolute value of
-    the pair's combined maps, so both images share one scale.
+    the pair's combined maps, so both images share one scale. :meth:`data` gives the numbers
+    (JSON-serialisable), :meth:`visualize` the picture.
 
     Attributes:
         method: registry name. params: the method's parameters.
         similarity_maps, dissimilarity_maps, combined_maps: ``(map_a, map_b)``; a method that
             explains one image only (``images=(0,)``) leaves the other as ``None``.
-        score: cosine similarity of the clean pair. threshold, match: the verdict.
+        verdict: the :class:`~xaiface.types.PairVerdict` on the clean pair (its ``similarity``
+            is the cosine similarity, or a method's own score, e.g. libf-ebm's match probability);
+            ``score``, ``threshold``, ``threshold_name``, ``match``, ``model`` and
+            ``weights_sha256`` read it.
         n_forward: images passed forward through the network. n_backward: vector-Jacobian
             products of one image's embedding (backward passes counted per image).
         seconds: wall time of :meth:`Explainer.explain`.
-        weights_sha256: SHA-256 of the face model's weight file (``None``: random/in-memory weights).
+        pair: the aligned faces explained. extra: what else the method reports.
     """
 
     method: str
     params: dict[str, Any]
-    similarity_maps: tuple[np.ndarray | None, np.ndarray | None]
-    dissimilarity_maps: tuple[np.ndarray | None, np.ndarray | None]
-    combined_maps: tuple[np.ndarray | None, np.ndarray | None]
-    score: float
-    threshold: float
-    match: bool
-    model: str
+    similarity_maps: MapPair
+    dissimilarity_maps: MapPair
+    combined_maps: MapPair
+    verdict: PairVerdict
     n_forward: int = 0
     n_backward: int = 0
     seconds: float = 0.0
     pair: FacePair | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
-    weights_sha256: str | None = None
 
-    def maps(self, kind: str = "combined") -> tuple[np.ndarray | None, np.ndarray | None]:
+    @property
+    def score(self) -> float:
+        """The verdict's score (cosine similarity of the clean pair, or the method's own)."""
+        return self.verdict.similarity
+
+    @property
+    def threshold(self) -> float:
+        return self.verdict.threshold
+
+    @property
+    def threshold_name(self) -> str:
+        return self.verdict.threshold_name
+
+    @property
+    def match(self) -> bool:
+        return self.verdict.match
+
+    @property
+    def model(self) -> str:
+        return self.verdict.model
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the face model's weight file (``None``: random/in-memory weights)."""
+        return self.verdict.weights_sha256
+
+    def maps(self, kind: str = "combined") -> MapPair:
         if kind not in MAP_KINDS:
             raise ConfigError(f"map kind must be one of {MAP_KINDS}, got {kind!r}")
         return getattr(self, f"{kind}_maps")
 
-    def normalized(self, kind: str = "combined") -> tuple[np.ndarray | None, np.ndarray | None]:
+    def normalized(self, kind: str = "combined") -> MapPair:
         """Maps scaled into [-1, 1] (``similarity``/``dissimilarity`` into [0, 1]) by one pair-wide factor."""
         ref = [m for m in self.combined_maps if m is not None]
         scale = max((float(np.abs(m).max()) for m in ref), default=0.0)
@@ -174,6 +245,7 @@ class PairExplanation:
             "weights_sha256": self.weights_sha256,
             "score": float(self.score),
             "threshold": float(self.threshold),
+            "threshold_name": self.threshold_name,
             "decision": "match" if self.match else "no match",
             "n_forward": int(self.n_forward),
             "n_backward": int(self.n_backward),
@@ -186,6 +258,15 @@ class PairExplanation:
             for kind in MAP_KINDS:
                 d[f"{kind}_maps"] = [None if m is None else np.round(m.astype(np.float64), 8).tolist() for m in self.maps(kind)]
         return d
+
+    def visualize(self, photos: Any = None, on_photo: bool = False, separate: bool = False) -> "Figure":
+        """The picture of :func:`xaiface.explain.visualize.pair_figure` as a matplotlib ``Figure`` (not saved).
+
+        Args: as :func:`~xaiface.explain.visualize.draw_pair_figure` (``photos``, ``on_photo``, ``separate``).
+        """
+        from .visualize import draw_pair_figure
+
+        return draw_pair_figure(self, photos=photos, on_photo=on_photo, separate=separate)
 
 
 def _jsonable(x: Any) -> Any:
@@ -200,12 +281,73 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+@dataclass
+class Cost:
+    """What one explanation costs, counted while it runs (one object per :meth:`Explainer.explain` call).
+
+    Attributes:
+        n_forward: images passed forward through the network.
+        n_backward: vector-Jacobian products of one image's embedding.
+    """
+
+    n_forward: int = 0
+    n_backward: int = 0
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """What a method's ``_explain`` gives back for one pair.
+
+    Attributes:
+        combined: the signed maps ``(map_a, map_b)`` (``(S, S)`` each; > 0 similar, < 0
+            dissimilar); an image not explained may be ``None`` (it is dropped anyway).
+        embeddings: the clean pair's normalised embeddings ``(D,)`` (tensors or arrays): the
+            verdict is scored from them (:meth:`Verifier.verdict`).
+        verdict: instead of ``embeddings``, a method's own verdict (a method that decides the
+            pair itself, such as ``libf-ebm``).
+        extra: what else the method reports (counts, intermediate scores), JSON-serialisable.
+        similarity, dissimilarity: a method whose similarity and dissimilarity maps are not the
+            positive and negative parts of ``combined`` gives them here (xSSAB); ``None``: the
+            base class splits ``combined``.
+    """
+
+    combined: MapPair
+    embeddings: tuple[Any, Any] | None = None
+    verdict: PairVerdict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    similarity: MapPair | None = None
+    dissimilarity: MapPair | None = None
+
+
+def split_signed(combined: MapPair) -> tuple[MapPair, MapPair]:
+    """``(similarity, dissimilarity)``: the positive and negative parts ``max(c, 0)``, ``max(-c, 0)`` of each map."""
+    sim = tuple(None if m is None else np.maximum(m, 0) for m in combined)
+    dis = tuple(None if m is None else np.maximum(-m, 0) for m in combined)
+    return sim, dis  # type: ignore[return-value]
+
+
+def _kept(maps: MapPair, which: tuple[int, ...]) -> MapPair:
+    """The explained images' maps as float32 ``(S, S)``; ``None`` for the others."""
+    return tuple(None if (i not in which or m is None) else np.asarray(m, dtype=np.float32)  # type: ignore[return-value]
+                 for i, m in enumerate(maps))
+
+
+def check_images(images: Sequence[int]) -> tuple[int, ...]:
+    """``images`` as a tuple, when it is a non-empty subset of ``(0, 1)`` (else ConfigError)."""
+    which = tuple(images)
+    if not which or any(i not in (0, 1) for i in which):
+        raise ConfigError(f"images must be a non-empty subset of (0, 1), got {which}")
+    return which
+
+
 class Explainer:
     """Base class: subclasses set ``name`` and implement :meth:`_explain`.
 
-    ``_explain(pixels_a, pixels_b, emb_a, emb_b)`` receives the clean crops as float pixels
-    ``(1, 3, S, S)`` and their normalised embeddings ``(1, D)`` (already computed: 2 forwards)
-    and returns ``(similarity, dissimilarity, combined)``, each a pair of ``(S, S)`` arrays.
+    ``_explain(xa, xb, which, cost)`` receives the clean crops as float pixels ``(1, 3, S, S)``,
+    the images to explain and the call's :class:`Cost` (counted by :meth:`_embed`), and returns
+    a :class:`MapResult`. A method that needs the aligned faces themselves (landmarks, uint8
+    crops) overrides :meth:`_explain_faces` instead. Neither may keep anything of the call on
+    ``self``: one explainer may run several explanations at once.
     """
 
     name = "explainer"
@@ -215,12 +357,10 @@ class Explainer:
     def __init__(self, verifier: Verifier | str | FaceModel = "dlib-resnet", **params: Any):
         self.verifier = verifier if isinstance(verifier, Verifier) else Verifier(verifier)
         self.params: dict[str, Any] = {}
-        self._n_forward = 0
-        self._n_backward = 0
 
     # -- cost accounting -----------------------------------------------------------------
-    def _embed(self, pixels: torch.Tensor) -> torch.Tensor:
-        self._n_forward += int(pixels.shape[0])
+    def _embed(self, pixels: torch.Tensor, cost: Cost) -> torch.Tensor:
+        cost.n_forward += int(pixels.shape[0])
         return self.verifier.embed(pixels)
 
     def explain(self, pair: Any, images: Sequence[int] | None = None) -> PairExplanation:
@@ -235,28 +375,30 @@ class Explainer:
         """
         t0 = time.perf_counter()
         fp = as_pair(pair, self.verifier.input_size)
-        which = tuple(self.images if images is None else images)
-        if not which or any(i not in (0, 1) for i in which):
-            raise ConfigError(f"images must be a non-empty subset of (0, 1), got {which}")
-        self._n_forward = 0
-        self._n_backward = 0
-        self._extra: dict[str, Any] = {}
-        x = crops_to_tensor([fp.a.image, fp.b.image])
-        sim, dis, comb = self._explain(x[0:1], x[1:2], which)
-        with torch.no_grad():
-            score = float(self._clean_score)
-        keep = lambda ms: tuple(None if (i not in which or m is None) else np.asarray(m, dtype=np.float32) for i, m in enumerate(ms))  # noqa: E731
+        which = check_images(self.images if images is None else images)
+        cost = Cost()
+        res = self._explain_faces(fp, which, cost)
+        comb = _kept(res.combined, which)
+        sim, dis = split_signed(comb)
+        if res.similarity is not None:
+            sim = _kept(res.similarity, which)
+        if res.dissimilarity is not None:
+            dis = _kept(res.dissimilarity, which)
+        if (res.verdict is None) == (res.embeddings is None):
+            raise ConfigError(f"explainer {self.name}: _explain must give either the clean embeddings or a verdict")
+        verdict = res.verdict if res.verdict is not None else self.verifier.verdict(*res.embeddings, pair=fp)
         return PairExplanation(
-            method=self.name, params=dict(self.params), similarity_maps=keep(sim), dissimilarity_maps=keep(dis),
-            combined_maps=keep(comb), score=score, threshold=self.verifier.threshold,
-            match=score >= self.verifier.threshold, model=self.verifier.model.spec.name,
-            n_forward=self._n_forward, n_backward=self._n_backward, seconds=time.perf_counter() - t0, pair=fp,
-            extra=dict(self._extra), weights_sha256=self.verifier.model.weights_sha256,
+            method=self.name, params=dict(self.params), similarity_maps=sim, dissimilarity_maps=dis,
+            combined_maps=comb, verdict=verdict, n_forward=cost.n_forward, n_backward=cost.n_backward,
+            seconds=time.perf_counter() - t0, pair=fp, extra=dict(res.extra),
         )
 
-    _clean_score: float = float("nan")
+    def _explain_faces(self, pair: FacePair, which: tuple[int, ...], cost: Cost) -> MapResult:
+        """The maps of a checked pair of aligned faces: :meth:`_explain` on their float pixels."""
+        x = crops_to_tensor([pair.a.image, pair.b.image])
+        return self._explain(x[0:1], x[1:2], which, cost)
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):  # pragma: no cover - abstract
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -285,18 +427,17 @@ def gaussian_blur2d(x: torch.Tensor | np.ndarray, size: int = 5, sigma: float = 
 class GradientExplainer(Explainer):
     """White-box methods: one forward of the pair, then vector-Jacobian products of the embeddings."""
 
-    def _forward_pair(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward_pair(self, xa: torch.Tensor, xb: torch.Tensor, cost: Cost) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixels ``(2, 3, S, S)`` requiring gradients and their embeddings ``(2, D)`` (with the graph)."""
         x = torch.cat([xa, xb]).detach().requires_grad_(True)
-        e = self._embed(x)
-        self._clean_score = float((e[0] * e[1]).sum().detach())
-        return x, e
+        return x, self._embed(x, cost)
 
-    def _vjp(self, x: torch.Tensor, e: torch.Tensor, cotangents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def _vjp(self, x: torch.Tensor, e: torch.Tensor, cotangents: Sequence[torch.Tensor], cost: Cost) -> list[torch.Tensor]:
         """Gradients ``d <e, v> / d x`` for each cotangent ``v`` ``(B, D)``; each counts B backward passes."""
         out = []
         for i, v in enumerate(cotangents):
             (g,) = torch.autograd.grad(e, x, grad_outputs=v, retain_graph=i < len(cotangents) - 1)
-            self._n_backward += int((v.abs().sum(dim=1) > 0).sum())
+            cost.n_backward += int((v.abs().sum(dim=1) > 0).sum())
             out.append(g)
         return out
 
@@ -315,14 +456,14 @@ class PerturbationExplainer(Explainer):
         self.progress = progress
 
     @torch.inference_mode()
-    def _clean(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        e = self._embed(torch.cat([xa, xb]))
-        self._clean_score = float((e[0] * e[1]).sum())
+    def _clean(self, xa: torch.Tensor, xb: torch.Tensor, cost: Cost) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised embeddings ``(1, D)`` of the clean crops."""
+        e = self._embed(torch.cat([xa, xb]), cost)
         return e[0:1], e[1:2]
 
     @torch.inference_mode()
     def _embed_perturbed(self, x: torch.Tensor, masks: torch.Tensor | Callable[[int, int], torch.Tensor], n: int,
-                         fill: float | torch.Tensor = 0.0) -> torch.Tensor:
+                         cost: Cost, fill: float | torch.Tensor = 0.0) -> torch.Tensor:
         """Normalised embeddings ``(n, D)`` of ``x * m + fill * (1 - m)`` for each mask ``m``.
 
         Args:
@@ -330,6 +471,7 @@ class PerturbationExplainer(Explainer):
             masks: ``(n, 1, S, S)`` masks in [0, 1] (1 keeps the pixel), or a function
                 ``(start, stop) -> (stop - start, 1, S, S)`` making them batch by batch.
             n: number of masks.
+            cost: the call's cost (``n`` forwards are added).
             fill: value of removed pixels (0: black, as xFace and RISE use).
         """
         out = []
@@ -342,7 +484,7 @@ class PerturbationExplainer(Explainer):
             j = min(n, i + self.batch_size)
             m = masks(i, j) if callable(masks) else masks[i:j]
             xm = x * m if (isinstance(fill, float) and fill == 0.0) else x * m + fill * (1 - m)
-            out.append(self._embed(xm))
+            out.append(self._embed(xm, cost))
         return torch.cat(out)
 
 
@@ -358,10 +500,13 @@ class ExplainerInfo:
     needs_gradients: bool
 
 
-#: the explainers' :class:`ExplainerInfo` by name; the built-in methods are this package's modules
+#: modules registering the built-in methods, imported on first look-up: this package's own, and
+#: plug-ins of other packages named in full (imported by name only, so ``explain`` imports none of them)
+_BUILTIN_MODULES = ("xssab", "gradient", "random", "xface", "corrrise", "rise", "xaiface.libf.explainer")
+
+#: the explainers' :class:`ExplainerInfo` by name
 EXPLAINERS: Registry[ExplainerInfo] = Registry(
-    "explanation method", builtins=tuple(f"{__package__}.{m}" for m in
-                                         ("xssab", "gradient", "random", "xface", "corrrise", "rise", "libf_ebm")))
+    "explanation method", builtins=tuple(m if "." in m else f"{__package__}.{m}" for m in _BUILTIN_MODULES))
 
 
 def register_explainer(name: str, family: str, reference: str, description: str, needs_gradients: bool = False):

@@ -33,7 +33,7 @@ import torch
 from scipy.stats import rankdata
 
 from ..errors import ConfigError
-from .base import PerturbationExplainer, Verifier, register_explainer
+from .base import Cost, MapResult, PerturbationExplainer, Verifier, register_explainer
 
 
 def corrrise_masks(size: int, n_masks: int, n_patches: int, patch_size: int, seed: int) -> torch.Tensor:
@@ -110,21 +110,17 @@ class CorrRISE(PerturbationExplainer):
                                                             self.seed))
         return self._mask_sets[size]
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
-        ea, eb = self._clean(xa, xb)
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        ea, eb = self._clean(xa, xb, cost)
         size = xa.shape[-1]
         ms = self.mask_set(size)
         maps: list[np.ndarray | None] = [None, None]
         for i, x, partner in ((0, xa, eb), (1, xb, ea)):
             if i not in which:
                 continue
-            s = (self._embed_perturbed(x, ms.masks, self.n_masks) @ partner[0]).double()
+            s = (self._embed_perturbed(x, ms.masks, self.n_masks, cost) @ partner[0]).double()
             maps[i] = spearman_map(ms, s.numpy()).reshape(size, size).astype(np.float32)
-        self._extra = {"n_masks": self.n_masks}
-        comb = tuple(maps)
-        sim = tuple(None if m is None else np.maximum(m, 0) for m in comb)
-        dis = tuple(None if m is None else np.abs(np.minimum(m, 0)) for m in comb)
-        return sim, dis, comb
+        return MapResult((maps[0], maps[1]), embeddings=(ea[0], eb[0]), extra={"n_masks": self.n_masks})
 
 
 def spearman_map(masks: _MaskSet, scores: np.ndarray) -> np.ndarray:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from .base import GradientExplainer, Verifier, gaussian_blur2d, register_explainer
+from .base import Cost, GradientExplainer, MapResult, Verifier, gaussian_blur2d, register_explainer
 
 
 @register_explainer(
@@ -27,13 +26,13 @@ class GradientSaliency(GradientExplainer):
         self.blur, self.blur_size, self.blur_sigma = bool(blur), int(blur_size), float(blur_sigma)
         self.params = {"blur": self.blur, "blur_size": self.blur_size, "blur_sigma": self.blur_sigma}
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
-        x, e = self._forward_pair(xa, xb)
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        x, e = self._forward_pair(xa, xb, cost)
         ed = e.detach()
         rows = torch.tensor([[1.0 if i in which else 0.0] for i in (0, 1)], dtype=ed.dtype)
-        (g,) = self._vjp(x, e, [torch.stack([ed[1], ed[0]]) * rows])
+        (g,) = self._vjp(x, e, [torch.stack([ed[1], ed[0]]) * rows], cost)
         sal = g.abs().mean(dim=1)
         if self.blur:
             sal = gaussian_blur2d(sal, self.blur_size, self.blur_sigma)
-        s = (sal[0].numpy(), sal[1].numpy())
-        return s, (np.zeros_like(s[0]), np.zeros_like(s[1])), s
+        # sal >= 0: its positive part is itself, its negative part zero
+        return MapResult((sal[0].numpy(), sal[1].numpy()), embeddings=(ed[0], ed[1]))

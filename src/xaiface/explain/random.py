@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Explainer, Verifier, register_explainer
+from .base import Cost, Explainer, MapResult, Verifier, register_explainer
 
 
 @register_explainer("random", "baseline", "Huber et al., WACV 2024 (DPR random baseline)",
@@ -27,10 +27,7 @@ class RandomBaseline(Explainer):
         s = self.verifier.input_size
         self._map = (2 * np.random.default_rng(self.seed).random((s, s)) - 1).astype(np.float32)
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
         with torch.inference_mode():
-            e = self._embed(torch.cat([xa, xb]))
-            self._clean_score = float((e[0] * e[1]).sum())
-        c = self._map
-        sim, dis = np.maximum(c, 0), np.maximum(-c, 0)
-        return (sim, sim), (dis, dis), (c.copy(), c.copy())
+            e = self._embed(torch.cat([xa, xb]), cost)
+        return MapResult((self._map.copy(), self._map.copy()), embeddings=(e[0], e[1]))

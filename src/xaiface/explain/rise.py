@@ -40,7 +40,7 @@ import torch
 from scipy import ndimage
 
 from ..errors import ConfigError
-from .base import PerturbationExplainer, Verifier, register_explainer
+from .base import Cost, MapResult, PerturbationExplainer, Verifier, register_explainer
 
 
 def upsampling_matrix(grid_size: int, out_size: int) -> torch.Tensor:
@@ -120,8 +120,8 @@ class RISE(PerturbationExplainer):
             self._mask_sets[size] = RiseMasks(size, self.n_masks, self.grid_size, self.p_keep, self.seed)
         return self._mask_sets[size]
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
-        ea, eb = self._clean(xa, xb)
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        ea, eb = self._clean(xa, xb, cost)
         size = xa.shape[-1]
         masks = self.mask_set(size)
         maps: list[np.ndarray | None] = [None, None]
@@ -129,15 +129,12 @@ class RISE(PerturbationExplainer):
         for i, x, partner in ((0, xa, eb), (1, xb, ea)):
             if i not in which:
                 continue
-            s = self._embed_perturbed(x, masks, self.n_masks) @ partner[0]
+            s = self._embed_perturbed(x, masks, self.n_masks, cost) @ partner[0]
             means[i] = float(s.double().mean())
             w = (s - means[i]) if self.centre else s
             maps[i] = weighted_mask_sum(masks, w / (self.n_masks * self.p_keep), self.batch_size).numpy()
-        self._extra = {"n_masks": self.n_masks, "mean_masked_similarity": means}
-        comb = tuple(maps)
-        sim = tuple(None if m is None else np.maximum(m, 0) for m in comb)
-        dis = tuple(None if m is None else np.maximum(-m, 0) for m in comb)
-        return sim, dis, comb
+        return MapResult((maps[0], maps[1]), embeddings=(ea[0], eb[0]),
+                         extra={"n_masks": self.n_masks, "mean_masked_similarity": means})
 
 
 @torch.inference_mode()

@@ -12,7 +12,7 @@ face shows through where the map is near zero. Maps are first scaled by one pair
 * ``similarity`` / ``dissimilarity``: the largest value of the similarity *and* dissimilarity maps
   of both images, so the two can be compared; similarity is drawn green, dissimilarity pink.
 
-matplotlib is imported only inside :func:`pair_figure`, and draws on its Agg canvas (no display).
+matplotlib is imported only inside :func:`draw_pair_figure`, and draws on its Agg canvas (no display).
 """
 from __future__ import annotations
 
@@ -262,18 +262,30 @@ def _short(source: str | None, fallback: str) -> str:
 def pair_figure(explanations: Sequence[PairExplanation] | PairExplanation, path: PathLike,
                 photos: Photos | None = None, on_photo: bool = False, separate: bool = False,
                 dpi: int = 120) -> Path:
-    """A PNG with one row per method: the combined map on face A and on face B.
+    """Write :func:`draw_pair_figure`'s figure as a PNG to ``path`` (parent folders are created).
+
+    Args: as :func:`draw_pair_figure`; ``dpi``: the PNG's resolution.
+    Returns:
+        ``path`` as a :class:`Path`.
+    """
+    fig = draw_pair_figure(explanations, photos=photos, on_photo=on_photo, separate=separate)
+    out = Path(path)
+    savefig_atomic(fig, out, format="png", dpi=dpi)
+    return out
+
+
+def draw_pair_figure(explanations: Sequence[PairExplanation] | PairExplanation, photos: Photos | None = None,
+                     on_photo: bool = False, separate: bool = False) -> Figure:
+    """A matplotlib figure with one row per method: the combined map on face A and on face B.
 
     Args:
         explanations: one or several explanations (of the same pair, typically one per method).
-        path: where to write the PNG (parent folders are created).
         photos: ``(photo_a, photo_b)`` for ``on_photo`` (see :func:`load_photos`); by default
             the photos are read from the aligned faces' path sources.
         on_photo: also draw the combined maps on the original photos (two more columns).
         separate: also draw the similarity and dissimilarity maps apart (four more columns).
-        dpi: PNG resolution.
     Returns:
-        ``path`` as a :class:`Path`.
+        a ``matplotlib.figure.Figure`` with an Agg canvas (no pyplot state; ``fig.savefig`` to write it).
 
     Each row's title carries the method, verdict, score, threshold, model and cost; a colour
     bar at the bottom explains green and pink. A method that explained one image only shows the
@@ -304,9 +316,7 @@ def pair_figure(explanations: Sequence[PairExplanation] | PairExplanation, path:
             ax.set_title(label, fontsize=7.5)
             ax.set_axis_off()
     _colorbar(fig, subs[-1])
-    out = Path(path)
-    savefig_atomic(fig, out, format="png", dpi=dpi)
-    return out
+    return fig
 
 
 def _as_list(explanations: Sequence[PairExplanation] | PairExplanation) -> list[PairExplanation]:

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .base import PerturbationExplainer, Verifier, gaussian_blur2d, register_explainer
+from .base import Cost, MapResult, PerturbationExplainer, Verifier, gaussian_blur2d, register_explainer
 
 _REFERENCE = ("Knoche, Teepe, Hörmann, Rigoll: Explainable Model-Agnostic Similarity and Confidence in Face "
               "Verification, WACV Workshops 2023 (code: Martlgap/x-face-verification)")
@@ -169,16 +169,15 @@ class XFaceExplainer(PerturbationExplainer):
             "distance": "cosine", "batch_size": self.batch_size,
         }
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
-        ea, eb = self._clean(xa, xb)
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        ea, eb = self._clean(xa, xb, cost)
         clean = (ea[0], eb[0])
         d_clean = 1.0 - float(ea[0] @ eb[0])
         occ = self._occlusion
         # variants 1 and 3 compare with the partner's occluded images; variant 2 only its clean one
         needed = (0, 1) if self.variant in (1, 3) else which
-        occluded = {i: self._embed_perturbed(x, occ.masks, occ.n, fill=self.fill)
+        occluded = {i: self._embed_perturbed(x, occ.masks, occ.n, cost, fill=self.fill)
                     for i, x in ((0, xa), (1, xb)) if i in needed}
-        self._extra = {"n_masks_per_image": occ.n, "clean_distance": d_clean}
         maps: list[np.ndarray | None] = [None, None]
         for i in ((which[0],) if self.variant == 3 else which):
             j = 1 - i
@@ -199,10 +198,8 @@ class XFaceExplainer(PerturbationExplainer):
             maps[i] = (mean / peak if peak > 0 else mean).float().numpy()
         if self.variant == 3:
             maps = [maps[which[0]], maps[which[0]].copy()]
-        comb = tuple(maps)
-        sim = tuple(None if m is None else np.maximum(m, 0) for m in comb)
-        dis = tuple(None if m is None else np.maximum(-m, 0) for m in comb)
-        return sim, dis, comb
+        return MapResult((maps[0], maps[1]), embeddings=(ea[0], eb[0]),
+                         extra={"n_masks_per_image": occ.n, "clean_distance": d_clean})
 
 
 @register_explainer("xface1", "perturbation", _REFERENCE,

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .base import GradientExplainer, Verifier, gaussian_blur2d, register_explainer
+from .base import Cost, GradientExplainer, MapResult, Verifier, gaussian_blur2d, register_explainer
 
 
 @register_explainer(
@@ -52,14 +52,14 @@ class XSSAB(GradientExplainer):
                        "tau": self.verifier.threshold / n, "blur": self.blur, "blur_size": self.blur_size,
                        "blur_sigma": self.blur_sigma}
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...]):
-        x, e = self._forward_pair(xa, xb)
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        x, e = self._forward_pair(xa, xb, cost)
         ed = e.detach()
         tau = self.verifier.threshold / ed.shape[1]
         positive = (ed[0] * ed[1] >= tau).to(ed.dtype)
         partner = torch.stack([ed[1], ed[0]])  # image i's cosine weights: the other embedding
         rows = torch.tensor([[1.0 if i in which else 0.0] for i in (0, 1)], dtype=ed.dtype)
-        g_pos, g_neg = self._vjp(x, e, [partner * positive * rows, partner * (1 - positive) * rows])
+        g_pos, g_neg = self._vjp(x, e, [partner * positive * rows, partner * (1 - positive) * rows], cost)
         sim = g_pos.abs().mean(dim=1)
         dis = g_neg.abs().mean(dim=1)
         if self.blur:
@@ -67,6 +67,7 @@ class XSSAB(GradientExplainer):
             dis = gaussian_blur2d(dis, self.blur_size, self.blur_sigma)
         comb = sim - dis
         n_pos = int(positive.sum())
-        self._extra = {"n_positive_arguments": n_pos, "n_negative_arguments": int(ed.shape[1]) - n_pos}
         to = lambda t: (t[0].numpy(), t[1].numpy())  # noqa: E731
-        return to(sim), to(dis), to(comb)
+        # G+ and G- come from separate argument sets: not the two signs of G+ - G-
+        return MapResult(to(comb), embeddings=(ed[0], ed[1]), similarity=to(sim), dissimilarity=to(dis),
+                         extra={"n_positive_arguments": n_pos, "n_negative_arguments": int(ed.shape[1]) - n_pos})

@@ -514,7 +514,7 @@ def _run_drift(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[f
     from tqdm import tqdm
 
     from ..explain import get_explainer
-    from ..explain.base import FacePair, Verifier, _as_aligned
+    from ..explain.base import Verifier
 
     todo_levels = [lv for lv in levels if len(store.drift_done(key, level_key(lv))) < len(drift_set)]
     if not todo_levels:
@@ -529,7 +529,7 @@ def _run_drift(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[f
         a, b = clean_crop[str(q.path_a)], clean_crop[str(q.path_b)]
         if a is None or b is None:
             continue
-        clean_maps[q.index] = xp.explain(FacePair(_as_aligned(a), _as_aligned(b))).maps("combined")
+        clean_maps[q.index] = xp.explain((a, b)).maps("combined")
     which = (0, 1) if cfg.apply == "both" else (1,)
     for lv in todo_levels:
         lk = level_key(lv)
@@ -548,7 +548,7 @@ def _run_drift(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[f
             if q.index not in clean_maps or any(c is None for c in crops):
                 rows += [(q.index, i, None, None, "no crop") for i in which]
                 continue
-            deg = xp.explain(FacePair(_as_aligned(crops[0]), _as_aligned(crops[1]))).maps("combined")
+            deg = xp.explain((crops[0], crops[1])).maps("combined")
             for i in which:
                 rows.append((q.index, i, rank_correlation(clean_maps[q.index][i], deg[i]),
                              top_overlap(clean_maps[q.index][i], deg[i]), None))

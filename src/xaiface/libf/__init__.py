@@ -9,7 +9,7 @@ Stages, one module each:
   explanations as data;
 * :mod:`.data`, :mod:`.train`: LFW patches and the fold-wise training (``xaiface train libf``);
 * :mod:`.model`: :class:`LIBFModel`, a trained model loaded for verification and explanation
-  (the ``libf-ebm`` explainer of :mod:`xaiface.explain.libf_ebm` uses it);
+  (the ``libf-ebm`` explainer of :mod:`.explainer`, a plug-in of the explainer registry, uses it);
 * :mod:`.figures`, :mod:`.evaluate`: figures (``xaiface eval libf``).
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ _EXPORTS = {
     "load_checkpoint": ".byol",
     "train_byol": ".byol",
     "LIBFVerifier": ".ebm",
+    "LIBFEBMExplainer": ".explainer",
     "LIBFEncoder": ".features",
     "LIBF_DIM": ".features",
     "PAIR_ENCODINGS": ".features",

@@ -59,10 +59,10 @@ def evaluate_libf(model_dir: str | os.PathLike, out: str | os.PathLike, *, deep_
     """
     from ..datasets import LFW
     from ..explain.base import Verifier
-    from ..explain.libf_ebm import LIBFEBMExplainer
     from ..explain.report import save_explanations
     from ..io import load_image
     from ..pipeline import FacePipeline
+    from .explainer import LIBFEBMExplainer
     from .figures import accuracy_figure, explanation_figure, patch_layout_figure
     from .model import LIBFModel
     from .patches import patch_layout

@@ -1,7 +1,10 @@
 """``libf-ebm``: an interpretable-by-construction verifier, explained on eleven face patches.
 
+A plug-in of the explainer registry (:func:`xaiface.explain.register_explainer`): the registry
+imports this module by name on first look-up, so ``explain`` itself never imports ``libf``.
+
 Not a post-hoc explanation of the deep model: the pair is decided by the LIBF-EBM verifier
-(:mod:`xaiface.libf`: heuristic patches -> BYOL patch embeddings -> 187-d LIBF per face -> an
+(this package: heuristic patches -> BYOL patch embeddings -> 187-d LIBF per face -> an
 Explainable Boosting Machine), whose logit is exactly the sum of per-term contributions plus an
 intercept. Each term is given to the patches of its features (an interaction spanning two
 patches gives half to each), and every patch region of **both** faces is painted with its
@@ -18,7 +21,8 @@ given, with the landmarks in crop coordinates:
   crop itself (the face nearest its centre); when HOG finds nothing the predictor runs in a box
   covering the crop's central 80%. ``extra["landmarks_from"]`` says which was used.
 
-The verdict reported is the EBM's: ``score`` is the match probability, ``threshold`` 0.5;
+The verdict reported is the EBM's: ``score`` is the match probability, ``threshold`` 0.5
+(``threshold_name`` ``"p=0.5"``), a match when the logit is >= 0;
 ``extra`` holds the logit, intercept, per-patch and per-term contributions (each set sums with
 the intercept to the logit), the visibility flags and the patch layout of each face.
 The trained artefacts are those of ``xaiface train libf`` (``artefacts=``, else ``$XAIFACE_LIBF``,
@@ -27,15 +31,14 @@ never saw that LFW fold's people.
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..align import apply_affine
-from ..errors import ConfigError, NoFaceError
-from ..types import AlignedFace
-from .base import Explainer, PairExplanation, Verifier, as_pair, register_explainer
+from ..errors import NoFaceError
+from ..explain.base import Cost, Explainer, FacePair, MapResult, Verifier, register_explainer
+from ..types import AlignedFace, PairVerdict
 
 __all__ = ["LIBFEBMExplainer", "crop_landmarks", "patch_map"]
 
@@ -61,7 +64,7 @@ def crop_landmarks(face: AlignedFace) -> tuple[np.ndarray, str]:
 
 def patch_map(values: np.ndarray, layout: Any, shape: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` float32 map holding ``values[j]`` on patch ``j``'s region and 0 elsewhere."""
-    from ..libf.patches import patch_label_map
+    from .patches import patch_label_map
 
     lab = patch_label_map(layout, shape)
     v = np.append(np.asarray(values, dtype=np.float32), np.float32(0.0))  # index -1 -> 0
@@ -77,7 +80,7 @@ class LIBFEBMExplainer(Explainer):
 
     def __init__(self, verifier: Verifier | Any = "dlib-resnet", artefacts: Any = None, fold: int | None = None,
                  encoding: str = "symmetric", model: Any = None):
-        from ..libf.model import LIBFModel
+        from .model import LIBFModel
 
         super().__init__(verifier)
         self.model = model if model is not None else LIBFModel.load(artefacts, fold, encoding)
@@ -85,21 +88,14 @@ class LIBFEBMExplainer(Explainer):
                        "encoding": self.model.encoding, "patch_size": self.model.patch_size,
                        "trained_on_geometry": self.model.geometry}
 
-    def explain(self, pair: Any, images: Sequence[int] | None = None) -> PairExplanation:
-        t0 = time.perf_counter()
-        fp = as_pair(pair, self.verifier.input_size)
-        which = tuple(self.images if images is None else images)
-        if not which or any(i not in (0, 1) for i in which):
-            raise ConfigError(f"images must be a non-empty subset of (0, 1), got {which}")
-        faces = (fp.a, fp.b)
-        lms = [crop_landmarks(f) for f in faces]
-        local, patches = self.model.explain(fp.a.image, lms[0][0], fp.b.image, lms[1][0])
-        from ..libf.patches import PATCH_NAMES
+    def _explain_faces(self, pair: FacePair, which: tuple[int, ...], cost: Cost) -> MapResult:
+        from .patches import PATCH_NAMES
 
+        faces = (pair.a, pair.b)
+        lms = [crop_landmarks(f) for f in faces]
+        local, patches = self.model.explain(pair.a.image, lms[0][0], pair.b.image, lms[1][0])
         c = np.array([local["patches"][n] for n in PATCH_NAMES])
-        comb = [patch_map(c, patches[i].layout, faces[i].image.shape[:2]) if i in which else None for i in (0, 1)]
-        sim = tuple(None if m is None else np.maximum(m, 0) for m in comb)
-        dis = tuple(None if m is None else np.maximum(-m, 0) for m in comb)
+        comb = tuple(patch_map(c, patches[i].layout, faces[i].image.shape[:2]) if i in which else None for i in (0, 1))
         top = dict(list(local["terms"].items())[:10])
         extra = {
             "verifier": "LIBF-EBM (score = match probability, threshold 0.5)",
@@ -114,10 +110,10 @@ class LIBFEBMExplainer(Explainer):
         if self.model.geometry and any(f.geometry != self.model.geometry for f in faces):
             extra["geometry_note"] = (f"model trained on patches of {self.model.geometry} crops; patch geometry is "
                                       "landmark-relative, but parts of a patch outside a tighter crop count as not visible")
-        p = float(local["probability"])
-        return PairExplanation(
-            method=self.name, params=dict(self.params), similarity_maps=sim, dissimilarity_maps=dis,
-            combined_maps=tuple(comb), score=p, threshold=0.5, match=bool(local["logit"] >= 0),
-            model=f"libf-ebm-{self.model.encoding}-fold{self.model.fold}", n_forward=22, n_backward=0,
-            seconds=time.perf_counter() - t0, pair=fp, extra=extra,
+        cost.n_forward += 22  # 11 patches of each face through the BYOL encoder
+        verdict = PairVerdict(
+            similarity=float(local["probability"]), threshold=0.5, match=bool(local["logit"] >= 0),
+            model=f"libf-ebm-{self.model.encoding}-fold{self.model.fold}", threshold_name="p=0.5",
+            faces=(pair.a.face, pair.b.face), sources=(pair.a.source, pair.b.source),
         )
+        return MapResult(comb, verdict=verdict, extra=extra)  # type: ignore[arg-type]
