@@ -11,9 +11,10 @@ copy (reported in ``report.json`` under ``variants``):
   labelled person) or ``largest`` (the library default for arbitrary photos);
 * ``flip``: each embedding is the normalised sum of the crop's and its mirror image's.
 
-Photos with no detected face are not dropped: they use a documented fallback, the median box of
-the faces selected in the other photos of the run, with landmarks from the shape predictors
-inside it (their number is reported).
+Faces are located and embedded by the batch face stage (:mod:`xaiface.pipeline.batch`). Photos
+with no detected face are not dropped: they use its documented fallback, the median box of the
+faces selected in the other photos of the run, with landmarks from the shape predictors inside
+it (their number is reported).
 """
 from __future__ import annotations
 
