@@ -8,7 +8,7 @@ from xaiface.bench import (
     N_PATCHES, PatchLFW, generate_patch_lfw, pair_slots, patch_plan, patch_positions, patch_size_for, plant_patches,
     select_pairs,
 )
-from xaiface.bench.faces import align_photos
+from xaiface.pipeline.batch import align_faces, locate_faces
 from xaiface.errors import ConfigError, DatasetError
 
 
@@ -60,7 +60,7 @@ def test_generated_pairs_are_correct(small_ds, data_root):
     ds = small_ds
     assert ds.n_pairs == 6 and ds.size == 150 and ds.patch_size == 21 and ds.geometry == "dlib-150"
     donor_paths = [str(data_root / "lfw" / "images" / q.donor) for q in ds.pairs]
-    donors = align_photos(donor_paths, "dlib-150", progress=False)[0]
+    donors = align_faces(locate_faces(donor_paths, progress=False).faces, "dlib-150", progress=False)
     fold = ds.fold(0)
     for q in ds.pairs:
         patched, clean_a, clean_b, mask = (fold.get(k, q.index) for k in ("patched", "clean_a", "clean_b", "mask"))

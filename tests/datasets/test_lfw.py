@@ -175,3 +175,16 @@ def test_malformed_gender_list(tmp_path):
     lfw = _lfw_with(tmp_path, "male_names.txt", "A_B_0002.jpg\r\nC_D_0001.jpg\r\nC_D 0002\r\n")
     with pytest.raises(DatasetError, match=r"male_names\.txt, line 3: expected one image file name"):
         lfw.genders()
+
+
+def test_pairs_by_fold_and_balanced_subset(lfw):
+    every = lfw.pairs()
+    two = lfw.pairs(folds=[1, 3])
+    assert {p.fold for p in two} == {1, 3} and len(two) == 1200
+    quick = lfw.pairs(folds=[1], per_fold=6)
+    fold1 = [p for p in every if p.fold == 1]
+    want = [p for p in fold1 if p.same][:3] + [p for p in fold1 if not p.same][:3]
+    assert quick == want  # the first k/2 genuine and k/2 impostor pairs, in file order
+    assert len(lfw.pairs(per_fold=1)) == 20  # at least one of each kind per fold
+    with pytest.raises(DatasetError, match="no LFW pairs"):
+        lfw.pairs(folds=[12])

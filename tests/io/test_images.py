@@ -13,7 +13,7 @@ from PIL import Image, ImageFile
 import xaiface  # noqa: F401  (importing the package must not relax Pillow's truncation check)
 from xaiface.config import data_dir
 from xaiface.errors import ConfigError, DatasetError, ImageError
-from xaiface.io import DEFAULT_MAX_PIXELS, load_image
+from xaiface.io import DEFAULT_MAX_PIXELS, image_shape, load_image
 
 RNG = np.random.default_rng(0)
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -129,6 +129,26 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     np.testing.assert_allclose(out[red_at], RED, atol=12)
     np.testing.assert_allclose(out[blue_at], BLUE, atol=12)
     np.testing.assert_allclose(out[50 if orientation == 6 else 25, 5], BLUE, atol=12)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_image_shape_agrees_with_load_image_on_rotated_exif(tmp_path, orientation):
+    img = Image.fromarray(np.zeros((30, 60, 3), np.uint8))  # 60 wide x 30 tall
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = _save(tmp_path, img, "o.jpg", quality=95, exif=exif)
+    expected = (60, 30) if orientation in (5, 6, 7, 8) else (30, 60)
+    assert image_shape(path) == expected
+    assert image_shape(path) == load_image(path).shape[:2]
+
+
+def test_image_shape_refuses_what_is_not_an_image(tmp_path):
+    bad = tmp_path / "not.jpg"
+    bad.write_bytes(b"plain text, no image")
+    with pytest.raises(ImageError, match="not a recognised image"):
+        image_shape(bad)
+    with pytest.raises(ImageError, match="no such file"):
+        image_shape(tmp_path / "missing.jpg")
 
 
 # -- modes -----------------------------------------------------------------------------------------

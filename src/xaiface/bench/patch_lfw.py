@@ -4,7 +4,7 @@ Faithful to the paper and to its reference code (marcohuber/xSSAB, ``patches/pat
 
 * the 6,000 View 2 pairs in ``pairs.txt`` order; both photos aligned to the model's crop
   (``S`` px; the reference uses ArcFace 112 px crops) the way ``xaiface eval lfw`` aligns them
-  (:mod:`.faces`);
+  (:mod:`xaiface.pipeline.batch`);
 * only the first image of each pair is patched, with ``n_patches = 27`` square patches of
   ``p = round(16 * S / 112)`` px (16 at 112 px, 21 at dlib's 150 px), overlaps allowed;
 * a patch's column ``c`` and bottom row ``r`` are uniform integers ``c in [0, S - p)`` and
@@ -18,7 +18,7 @@ Faithful to the paper and to its reference code (marcohuber/xSSAB, ``patches/pat
   can pick the same person);
 * deterministic from ``seed``: pair ``k`` uses its own generator ``SeedSequence([seed, k])``,
   so a subset holds exactly the patches of the full set (only the median-box fallback for the
-  rare photo without a detected face depends on which photos are aligned, see :mod:`.faces`).
+  rare photo without a detected face depends on which photos are aligned, see :mod:`xaiface.pipeline.batch`).
 
 Differences from the reference: crops are stored losslessly (``.npz``; the reference writes
 JPEG), the patch geometry is scaled to the model's crop, and the donor is guaranteed to be
@@ -44,7 +44,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..datasets import LFW, first_pairs_per_fold
+from ..datasets import LFW, select_fold_pairs
 from ..datasets.lfw import LFWPair
 from ..errors import ConfigError, DatasetError
 from ..io import array_sha256
@@ -175,14 +175,11 @@ def select_pairs(pairs: Sequence[Any], n_pairs: int | None = None, folds: Iterab
     missing = [f + 1 for f in fold_list if f not in present]
     if missing:
         raise ConfigError(f"folds {missing} are not in the data (present: {[f + 1 for f in present]})")
-    keep = [p for p in pairs if p.fold in set(fold_list)]
-    if n_pairs is None:
-        return keep
-    per_class = int(n_pairs) // (2 * len(fold_list))
-    if per_class < 1:
+    per_class = None if n_pairs is None else int(n_pairs) // (2 * len(fold_list))
+    if per_class is not None and per_class < 1:
         raise ConfigError(f"--pairs {n_pairs} is too few for {len(fold_list)} fold(s): at least {2 * len(fold_list)} "
                           "(one genuine and one impostor pair per fold)")
-    return first_pairs_per_fold(keep, per_class)
+    return select_fold_pairs(pairs, fold_list, None if per_class is None else 2 * per_class)
 
 
 def _hash_chunk(arrays: dict[str, np.ndarray]) -> dict[str, str]:
@@ -212,12 +209,12 @@ def generate_patch_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet"
         data: the data folder holding ``lfw/``.
         n_pairs, folds: a balanced subset (see :func:`select_pairs`; folds 0-based); default all
             6,000 pairs. pair_indices: explicit pair indices instead (tests).
-        detector, select, cache, workers: face detection and selection (see :mod:`.faces`).
+        detector, select, cache, workers: face detection and selection (see :func:`xaiface.pipeline.batch.locate_faces`).
     Returns:
         the :class:`PatchLFW` reader of the written folder.
     """
     from ..models.registry import model_spec
-    from .faces import align_photos
+    from ..pipeline.batch import align_faces, locate_faces
 
     t0 = time.perf_counter()
     spec = model_spec(model)
@@ -238,8 +235,9 @@ def generate_patch_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet"
     slots = pair_slots(all_pairs)
     plans = [(q, *patch_plan(q, seed, size, p, n_patches, slots)) for q in chosen]
     photos = {str(q.path_a) for q in chosen} | {str(q.path_b) for q in chosen} | {str(d) for *_, d in plans}
-    crops, faces = align_photos(sorted(photos), geometry, progress=progress, detector=detector, select=select,
-                                cache=cache, workers=workers)
+    faces = locate_faces(sorted(photos), detector=detector, select=select, fallback="median", cache=cache,
+                         workers=workers, progress=progress).require_all("photos")
+    crops = align_faces(faces.faces, geometry, progress=progress)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

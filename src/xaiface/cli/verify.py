@@ -16,7 +16,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
-    from ..verify.lfw_eval import run_lfw_eval
+    from ..pipeline.lfw_eval import run_lfw_eval
 
     det_kwargs = detector_kwargs(args)
     rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,

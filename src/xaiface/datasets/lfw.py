@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Iterable, Literal, NoReturn, TypeVar
 
 from ..config import data_dir
 from ..errors import ConfigError, DatasetError
@@ -30,6 +30,7 @@ PAIRS_SHA256 = "ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592
 """SHA-256 of the official View 2 ``pairs.txt``; another digest gives a warning, not an error."""
 
 Gender = Literal["male", "female", "ambiguous"]
+_P = TypeVar("_P")
 
 _LOCATE_HINT = "pass --data DIR or set XAIFACE_DATA to the folder that holds lfw/"
 _PERSON = re.compile(r"(?!\.\.?$)[^/\\\s]+")  # a folder name: no separators, no '.' or '..'
@@ -129,9 +130,18 @@ class LFW:
 
     # -- pairs -----------------------------------------------------------------------------------
 
-    def pairs(self) -> list[LFWPair]:
-        """Return the 6,000 View 2 pairs in file order (fold by fold, genuine pairs first)."""
-        return list(self._pairs)
+    def pairs(self, folds: Iterable[int] | None = None, per_fold: int | None = None) -> list[LFWPair]:
+        """Return the View 2 pairs in file order (fold by fold, genuine pairs first).
+
+        Args:
+            folds: 0-based folds to keep (``None``: all ten; see :func:`parse_folds` for the
+                command line's 1-based numbers).
+            per_fold: a balanced quick run: the first ``max(1, per_fold // 2)`` genuine and as many
+                impostor pairs of each kept fold (``None``: all 600).
+        Raises:
+            DatasetError: no pair is left (folds not in the file).
+        """
+        return select_fold_pairs(self._pairs, folds, per_fold)
 
     def pair_images(self) -> list[Path]:
         """Return the 12,000 image paths of the pairs in order: pair ``k`` gives items ``2k, 2k+1``."""
@@ -291,18 +301,32 @@ class _Lines:
         raise DatasetError(f"{self.path}, line {self.lineno}: expected {expected}")
 
 
-def first_pairs_per_fold(pairs: list[LFWPair], per_class: int) -> list[LFWPair]:
-    """The first ``per_class`` genuine and ``per_class`` impostor pairs of each fold, in order.
+def select_fold_pairs(pairs: Iterable[_P], folds: Iterable[int] | None = None, per_fold: int | None = None) -> list[_P]:
+    """The pairs of some folds, optionally a balanced subset of each: the one fold selection.
 
-    The balanced subset every quick run uses (``--pairs-per-fold``, ``--pairs``).
+    Args:
+        pairs: objects with a 0-based ``fold`` and ``same`` (:class:`LFWPair`, Patch-LFW's
+            pairs), in file order.
+        folds: 0-based folds to keep (``None``: all).
+        per_fold: keep the first ``max(1, per_fold // 2)`` genuine and as many impostor pairs of
+            each fold, in order (``None`` or 0: all).
+    Raises:
+        DatasetError: no pair is left.
     """
-    count: dict[tuple[int, bool], int] = {}
-    kept = []
-    for p in pairs:
-        c = count.get((p.fold, p.same), 0)
-        if c < per_class:
-            kept.append(p)
-            count[(p.fold, p.same)] = c + 1
+    keep_folds = None if folds is None else set(int(f) for f in folds)
+    kept = [p for p in pairs if keep_folds is None or not keep_folds or p.fold in keep_folds]
+    if per_fold:
+        per_class = max(1, int(per_fold) // 2)
+        count: dict[tuple[int, bool], int] = {}
+        balanced = []
+        for p in kept:
+            c = count.get((p.fold, p.same), 0)
+            if c < per_class:
+                balanced.append(p)
+                count[(p.fold, p.same)] = c + 1
+        kept = balanced
+    if not kept:
+        raise DatasetError(f"no LFW pairs in folds {sorted(keep_folds) if keep_folds else folds}")
     return kept
 
 

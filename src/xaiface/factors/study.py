@@ -39,7 +39,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -104,9 +104,7 @@ def level_key(level: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# per-photo work (runs on worker processes)
-
-_W: dict[str, Any] = {}
+# per-photo work (runs on the worker pool)
 
 
 def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
@@ -133,29 +131,6 @@ def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
             raise ConfigError(f"unknown plug-in spec {spec!r}")
 
 
-def _init_worker(detector: str, plugins: Sequence[dict[str, Any]] | None = None) -> None:
-    import torch
-
-    register_plugins(plugins)
-
-    torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    _W["detector"] = detector
-
-
-def _detector():
-    from ..detect.base import get_detector
-
-    if "det" not in _W:
-        _W["det"] = get_detector(_W.get("detector", "dlib-hog"))
-    return _W["det"]
-
-
 def process_photo(task: dict[str, Any]) -> dict[str, Any]:
     """Transform one photo, rerun detection (or reuse the clean face), choose and align the face.
 
@@ -164,10 +139,9 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
     Returns the crop (or an error) with nbytes, pixels, psnr, detected, fallback, face_found.
     """
     from ..align import align_face
-    from ..detect.base import select_faces
-    from ..detect.fallback import fallback_face
-    from ..errors import NoFaceError
+    from ..detect.batch import worker_detector
     from ..io import load_image
+    from ..pipeline.batch import locate_in_image
     from ..types import DetectedFace
 
     t0 = time.perf_counter()
@@ -191,13 +165,10 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
             out["detected"] = None if task["level"] is not None else (not clean_face.fallback)
             out["fallback"] = bool(clean_face.fallback)
         else:
-            det = _detector()
-            try:
-                face = select_faces(det.detect(photo), photo.shape, task["select"], source=task["path"])[0]
-                out["detected"], out["fallback"] = True, False
-            except NoFaceError:
-                face = fallback_face(photo, np.asarray(task["fallback_box"], dtype=np.float64), det)
-                out["detected"], out["fallback"] = False, True
+            located = locate_in_image(photo, worker_detector(), select=task["select"], fallback_box=task["fallback_box"],
+                                      source=task["path"])
+            face = located.face
+            out["detected"], out["fallback"] = located.detected, not located.detected
         out["crop"] = align_face(photo, face, task["geometry"], source=task["path"]).image
     except XaifaceError as e:
         out["error"] = str(e)
@@ -337,31 +308,6 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
 # the runner
 
 
-class _Pool:
-    """Worker processes (spawn) for :func:`process_photo`, or in-process when ``workers == 0``."""
-
-    def __init__(self, workers: int, detector: str, plugins: Sequence[dict[str, Any]] | None = None):
-        self.workers = workers
-        self.ex = None
-        if workers > 0:
-            import multiprocessing as mp
-
-            self.ex = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(detector, list(plugins or [])))
-        else:
-            _W["detector"] = detector
-            _W.pop("det", None)
-
-    def map(self, tasks: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-        if self.ex is None:
-            return (process_photo(t) for t in tasks)
-        return self.ex.imap(process_photo, tasks, chunksize=4)
-
-    def close(self) -> None:
-        if self.ex is not None:
-            self.ex.terminate()
-            self.ex.join()
-
-
 def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[float] | None = None, *,
                      params: dict[str, Any] | None = None, model: str = "dlib-resnet", weights: Any = None,
                      detector: str = "dlib-hog", select: str = "center", flip: bool = True, apply: str = "both",
@@ -388,10 +334,12 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     """
     from tqdm import tqdm
 
-    from ..bench.faces import choose_faces
-    from ..datasets import LFW, first_pairs_per_fold
+    from ..datasets import LFW, select_fold_pairs
+    from ..detect.batch import PhotoPool
+    from ..detect.fallback import median_box
     from ..io.hashing import weights_digest
     from ..models.registry import get_model
+    from ..pipeline.batch import embed_crops, locate_faces
 
     register_plugins(plugins)
     info = factor_info(factor)
@@ -419,23 +367,18 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     t_start = time.perf_counter()
 
     lfw = LFW(data)
-    pairs = lfw.pairs()
-    if cfg.folds:
-        pairs = [p for p in pairs if p.fold in set(cfg.folds)]
-    if pairs_per_fold:
-        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
-    if not pairs:
-        raise DatasetError(f"no LFW pairs in folds {folds}")
+    pairs = lfw.pairs(folds=cfg.folds, per_fold=pairs_per_fold)
     n_folds = len({p.fold for p in pairs})
-    drift_set = first_pairs_per_fold(pairs, max(1, drift_pairs // (2 * n_folds))) if drift_pairs else []
+    drift_set = select_fold_pairs(pairs, per_fold=2 * max(1, drift_pairs // (2 * n_folds))) if drift_pairs else []
     drift_set = drift_set[:drift_pairs]
     paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
     transformed = paths if apply == "both" else sorted({str(p.path_b) for p in pairs})
     geometry = fr.spec.preprocessing.geometry
-    chosen = choose_faces(paths, detector=detector, select=select, cache=cache, workers=workers, progress=progress)
-    fallback_box = None if chosen.fallback_box is None else [float(v) for v in chosen.fallback_box]
-    if fallback_box is None:  # every clean photo had a face: the median of the chosen boxes still serves
-        fallback_box = [float(v) for v in np.median(np.stack([f.box for f in chosen.faces.values()]), axis=0)]
+    chosen = locate_faces(paths, detector=detector, select=select, fallback="median", cache=cache, workers=workers,
+                          progress=progress).require_all("photos")
+    # every clean photo had a face: the median of the chosen boxes still serves the transformed photos
+    box = chosen.fallback_box if chosen.fallback_box is not None else median_box(chosen.faces.values())
+    fallback_box = [float(v) for v in box]
 
     workers = 2 if workers is None else int(workers)
     pool = None
@@ -449,9 +392,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     def embed_rows(rows: list[dict[str, Any]]) -> None:
         ok = [r for r in rows if r["crop"] is not None]
         if ok:
-            crops = np.stack([r["crop"] for r in ok])
-            e = fr.embed(crops, batch_size=batch_size)
-            em = fr.embed(np.ascontiguousarray(crops[:, :, ::-1]), batch_size=batch_size)
+            e, em = embed_crops(fr, np.stack([r["crop"] for r in ok]), batch_size)
             for r, a, b in zip(ok, e, em):
                 r["emb"], r["emb_mirror"] = a, b
 
@@ -479,8 +420,8 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
                     break
                 continue
             if pool is None:
-                pool = _Pool(workers, detector, plugins)
-            it = iter(pool.map([base_task(p, level) for b in batches for p in b]))
+                pool = PhotoPool(workers, detector, setup=register_plugins, setup_args=(list(plugins or []),))
+            it = iter(pool.map(process_photo, [base_task(p, level) for b in batches for p in b], chunksize=4))
             bar = tqdm(total=sum(map(len, batches)), desc=f"{factor} {lk}", disable=not progress, unit="img")
             for b in batches:
                 buf = [next(it) for _ in b]
@@ -562,6 +503,7 @@ def _run_drift(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[f
 def summarise(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[float], pairs: list[Any],
               drift_set: list[Any], transformed: list[str], info: Any) -> dict[str, Any]:
     """Metrics per level from the stored rows (levels not yet complete are marked partial)."""
+    from ..pipeline.batch import mirror_average
     from ..verify.metrics import eer, fmr_fnmr
     from ..verify.protocol import lfw_protocol
 
@@ -572,10 +514,7 @@ def summarise(store: StudyStore, key: str, cfg: StudyConfig, levels: Sequence[fl
     def emb(row: dict[str, Any] | None) -> np.ndarray | None:
         if row is None or row["emb"] is None:
             return None
-        if not cfg.flip:
-            return row["emb"]
-        e = row["emb"] + row["emb_mirror"]
-        return e / np.linalg.norm(e)
+        return mirror_average(row["emb"], row["emb_mirror"]) if cfg.flip else row["emb"]
 
     def scores(rows_a: dict[str, Any], rows_b: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         s = np.full(len(pairs), np.nan)

@@ -138,6 +138,33 @@ def load_image(
     )
 
 
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file as :func:`load_image` returns it, from the header only.
+
+    The EXIF orientation is honoured the way :func:`load_image` applies it (``ImageOps.exif_transpose``):
+    orientations 5-8 (a quarter turn, with or without a mirror) swap width and height. No pixel is
+    decoded.
+
+    Raises:
+        ImageError: the file is missing, empty, or not a readable image.
+    """
+    label = str(path)
+    fp = Path(path)
+    _check_file(fp, label)
+    try:
+        with Image.open(fp) as img:
+            orientation = img.getexif().get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
+            h, w = img.height, img.width
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not a recognised image; expected {_FORMATS} data") from None
+    except Exception as exc:  # any parser failure on untrusted bytes is bad input, not a bug
+        raise ImageError(f"{label}: cannot read the image header ({exc}); expected {_FORMATS} data") from exc
+    return (w, h) if orientation in _TRANSPOSING_ORIENTATIONS else (h, w)
+
+
 def _check_file(path: Path, label: str) -> None:
     """Fail early, with a plain message, on a path that cannot hold an image."""
     try:

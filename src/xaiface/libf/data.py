@@ -1,9 +1,9 @@
 """LFW patches for LIBF: one face per photo, its eleven patches, cached as one ``.npz``.
 
-Faces are found as ``xaiface eval lfw`` finds them (:mod:`xaiface.verify.lfw_eval`): dlib's HOG
-detector through the on-disk detection cache, the face nearest the photo centre, and for photos
-without a detection the median box of the other photos' faces with landmarks from dlib's shape
-predictors inside it (``fallback``). Patches are cut from the face's aligned crop in
+Faces are found as ``xaiface eval lfw`` finds them, by the batch face stage
+(:func:`xaiface.pipeline.batch.locate_faces`): dlib's HOG detector through the on-disk detection
+cache, the face nearest the photo centre, and for photos without a detection the median box of
+the other photos' faces with landmarks from dlib's shape predictors inside it (``fallback``). Patches are cut from the face's aligned crop in
 ``geometry`` (``dlib-150`` by default: the crops the default verifier and therefore the
 ``libf-ebm`` explainer see), or from the photo itself when ``geometry`` is ``None``.
 
@@ -26,7 +26,7 @@ from ..io import load_image
 from ..types import DetectedFace
 from .patches import N_PATCHES, extract_patches
 
-__all__ = ["PatchBank", "build_patch_bank", "lfw_faces", "patches_of_face"]
+__all__ = ["PatchBank", "build_patch_bank", "patches_of_face"]
 
 _BANK_VERSION = 1
 
@@ -105,30 +105,6 @@ def patches_of_face(image: np.ndarray, face: DetectedFace, patch_size: int = 24,
     return extract_patches(aligned.image, lm, patch_size, min_inside=min_inside), lm
 
 
-def lfw_faces(paths: Sequence[str], *, cache: Any = True, workers: int | None = None,
-              progress: bool = True) -> tuple[dict[str, DetectedFace], list[str]]:
-    """One face per LFW photo, chosen as ``xaiface eval lfw`` does; returns (faces, photos without a detection)."""
-    from ..detect.base import select_faces
-    from ..detect.batch import detect_many
-    from ..detect.cache import DetectionCache
-    from ..detect.fallback import box_landmarker, fallback_face, median_box
-    from ..verify.lfw_eval import load_shape
-
-    det_cache = None if cache is False else DetectionCache(None if cache is True or cache is None else cache)
-    found = detect_many(paths, "dlib-hog", {}, cache=det_cache, workers=workers, progress=progress)
-    if found.errors:
-        raise DatasetError("unreadable LFW images: " + "; ".join(f"{k}: {v}" for k, v in list(found.errors.items())[:5]))
-    faces = {p: select_faces(f, load_shape(p), "center")[0] for p, f in found.faces.items() if f}
-    no_face = sorted(p for p in paths if p not in faces)
-    if no_face:
-        # a tiny run where nothing was detected falls back to LFW's deep-funneled face box
-        box = median_box(faces.values()) if faces else np.array([70.0, 70.0, 180.0, 180.0])
-        det = box_landmarker()
-        for p in no_face:
-            faces[p] = fallback_face(load_image(p), box, det)
-    return faces, no_face
-
-
 def build_patch_bank(paths: Iterable[str | os.PathLike], root: str | os.PathLike, *, patch_size: int = 24,
                      geometry: str | None = "dlib-150", min_inside: float = 0.5, cache: Any = True,
                      workers: int | None = None, progress: bool = True, out: str | os.PathLike | None = None) -> PatchBank:
@@ -144,6 +120,8 @@ def build_patch_bank(paths: Iterable[str | os.PathLike], root: str | os.PathLike
     """
     from tqdm import tqdm
 
+    from ..pipeline.batch import locate_faces
+
     paths = [str(p) for p in paths]
     root = Path(root)
     keys = [os.path.relpath(p, root) for p in paths]
@@ -155,7 +133,9 @@ def build_patch_bank(paths: Iterable[str | os.PathLike], root: str | os.PathLike
                 return old
         except DatasetError:
             pass
-    faces, no_face = lfw_faces(paths, cache=cache, workers=workers, progress=progress)
+    located = locate_faces(paths, detector="dlib-hog", select="center", fallback="median", cache=cache, workers=workers,
+                           progress=progress).require_all("LFW images")
+    faces, no_face = located.faces, located.no_face
     n = len(paths)
     pixels = np.zeros((n, N_PATCHES, patch_size, patch_size, 3), np.uint8)
     visible = np.zeros((n, N_PATCHES), bool)

@@ -97,7 +97,7 @@ def evaluate_libf(model_dir: str | os.PathLike, out: str | os.PathLike, *, deep_
 
     model = LIBFModel.load(root, fold, encoding)
     k = model.fold
-    pairs = [p for p in lfw.pairs() if p.fold == k - 1]
+    pairs = lfw.pairs(folds=[k - 1])
     verifier = Verifier(pipe.model, threshold=pipe.operating_point)
     explainer = LIBFEBMExplainer(verifier, model=model)
     chosen, aligned = [], []

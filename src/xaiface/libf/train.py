@@ -28,7 +28,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..datasets import first_pairs_per_fold
 from ..errors import ConfigError, DatasetError
 from .byol import BYOLConfig, train_byol
 from .data import PatchBank, build_patch_bank
@@ -150,7 +149,7 @@ def train_libf(out: str | os.PathLike, config: LIBFTrainConfig | None = None, *,
         cfg_path.write_text(text)
 
     lfw = LFW(data)
-    pairs = _keep_pairs(lfw.pairs(), cfg.pairs_per_fold)
+    pairs = lfw.pairs(per_fold=cfg.pairs_per_fold)
     people_fold = {p.name: p.fold for p in lfw.people()}
     paths = [str(p) for p in dict.fromkeys(x for p in pairs for x in (p.path_a, p.path_b))]
     t0 = time.perf_counter()
@@ -174,12 +173,6 @@ def train_libf(out: str | os.PathLike, config: LIBFTrainConfig | None = None, *,
     report = summarize(root, pairs_labels=labels, pairs_folds=folds0)
     (root / "report.json").write_text(json.dumps(report, indent=2))
     return report
-
-
-def _keep_pairs(pairs: list[Any], per_fold: int | None) -> list[Any]:
-    if not per_fold:
-        return pairs
-    return first_pairs_per_fold(pairs, max(1, per_fold // 2))
 
 
 def _train_fold(root: Path, cfg: LIBFTrainConfig, k: int, bank: PatchBank, ident_fold: np.ndarray, pa: np.ndarray,

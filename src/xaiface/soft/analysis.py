@@ -33,7 +33,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..datasets import first_pairs_per_fold
 from ..errors import ConfigError, DatasetError
 from .pair import explain_verdict
 from .traits import FaceTraits
@@ -154,14 +153,8 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _select_pairs(pairs: list, folds: Sequence[int] | None, pairs_per_fold: int | None) -> list:
-    if folds:
-        pairs = [p for p in pairs if p.fold in set(folds)]
-    if pairs_per_fold:
-        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
-    if not pairs:
-        raise DatasetError(f"no LFW pairs in folds {folds}")
-    return pairs
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 def resolve_threshold(model: Any, threshold: str | float, flip: bool) -> tuple[str, float]:
@@ -194,7 +187,8 @@ def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detec
     """
     from ..datasets import LFW
     from ..models import get_model
-    from .batch import combine_flip, embed_faces, estimate_traits, locate_faces
+    from ..pipeline.batch import embed_faces, locate_faces
+    from .batch import estimate_traits
     from .body_mass import BodyMassEstimator
     from .dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator
     from .plots import gap_scatter, rate_bars
@@ -204,7 +198,7 @@ def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detec
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lfw = LFW(data)
-    pairs = _select_pairs(lfw.pairs(), folds, pairs_per_fold)
+    pairs = lfw.pairs(folds=folds, per_fold=pairs_per_fold)
     paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
     fr = get_model(model)
     op = fr.spec.operating_point(threshold, flip=flip)
@@ -212,13 +206,10 @@ def analyze_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", detec
     store = open_store(cache if cache is not True else None)
 
     located = locate_faces(paths, detector=detector, select="center", fallback="median",
-                           cache=True if cache is not False else False, progress=progress)
-    if located.errors:
-        raise DatasetError("unreadable LFW images: " + "; ".join(f"{k}: {v}" for k, v in list(located.errors.items())[:5]))
-    emb, errors = embed_faces(fr, located.faces, store=store, progress=progress, desc="embed LFW")
-    if errors:
-        raise DatasetError("LFW images that could not be embedded: " + "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5]))
-    E = dict(zip(paths, combine_flip(np.stack([emb[p] for p in paths]), flip)))
+                           cache=True if cache is not False else False, progress=progress).require_all("LFW images")
+    emb = embed_faces(fr, located.faces, store=store, progress=progress, desc="embed LFW").require_all("LFW images")
+    # without mirror-averaging this analysis has always re-normalised the plain embeddings in numpy
+    E = dict(zip(paths, emb.vectors(paths, flip) if flip else _unit_rows(emb.vectors(paths, False))))
     traits, errors = estimate_traits([DlibGenderEstimator(), DlibAgeEstimator()], located.faces, store=store,
                                      progress=progress, desc="gender, age")
     if errors:

@@ -283,14 +283,14 @@ class BodyMassEstimator(TraitEstimator):
         self.tolerances = check_tolerances(tolerances)
 
     def settings(self) -> dict[str, Any]:
-        from .batch import model_digest
+        from ..pipeline.batch import model_digest
 
         return {"name": self.name, "regressor": self.regressor.digest(), "model": model_digest(self.model),
                 "tolerances": {t: self.tolerances.get(t) for t in self.traits}}
 
     def traits_from_embeddings(self, E: np.ndarray, faces: Sequence[DetectedFace | None] | None = None,
                                sources: Sequence[str | None] | None = None) -> list[FaceTraits]:
-        """Traits from ``(N, D)`` L2-normalised mirror-averaged embeddings (see :func:`~xaiface.soft.batch.combine_flip`)."""
+        """Traits from ``(N, D)`` L2-normalised mirror-averaged embeddings (see :func:`~xaiface.pipeline.batch.mirror_average`)."""
         out = self.regressor.predict(E)
         conf = self.regressor.confidence(E, self.tolerances)
         n = len(E)
@@ -308,13 +308,12 @@ class BodyMassEstimator(TraitEstimator):
 
     def estimate(self, photo: np.ndarray, faces: Sequence[DetectedFace], source: str | None = None) -> list[FaceTraits]:
         from ..align import align_face
-        from .batch import combine_flip
+        from ..pipeline.batch import embed_crops, mirror_average
 
         if not faces:
             return []
         crops = np.stack([align_face(photo, f, self.model.spec.preprocessing.geometry).image for f in faces])
-        pair = np.stack([self.model.embed(crops), self.model.embed(np.ascontiguousarray(crops[:, :, ::-1]))], axis=1)
-        return self.traits_from_embeddings(combine_flip(pair), faces, [source] * len(faces))
+        return self.traits_from_embeddings(mirror_average(*embed_crops(self.model, crops)), faces, [source] * len(faces))
 
 
 # ----------------------------------------------------------------------------- VIP training
@@ -333,7 +332,7 @@ def vip_embeddings(data: str | os.PathLike | None = None, model: Any = "dlib-res
     """
     from ..datasets import VIPAttribute
     from ..models import get_model
-    from .batch import combine_flip, embed_faces, locate_faces
+    from ..pipeline.batch import embed_faces, locate_faces
 
     m = get_model(model) if isinstance(model, str) else model
     items = VIPAttribute(data).items()
@@ -348,12 +347,12 @@ def vip_embeddings(data: str | os.PathLike | None = None, model: Any = "dlib-res
         items = [items[i] for i in sorted(keep)]
     paths = [str(it.path) for it in items]
     loc = locate_faces(paths, select="center", fallback="image", cache=cache, progress=progress)
-    emb, errors = embed_faces(m, loc.faces, progress=progress, desc="embed VIP_attribute",
-                              store=True if cache is True else (False if cache is False else True))
-    errors = {**loc.errors, **errors}
+    emb = embed_faces(m, loc.faces, progress=progress, desc="embed VIP_attribute",
+                      store=True if cache is True else (False if cache is False else True))
+    errors = {**loc.errors, **emb.errors}
     ok = [i for i, p in enumerate(paths) if p in emb]
     return {
-        "X": combine_flip(np.stack([emb[paths[i]] for i in ok])) if ok else np.zeros((0, m.spec.embedding_size), np.float32),
+        "X": emb.vectors([paths[i] for i in ok], flip=True) if ok else np.zeros((0, m.spec.embedding_size), np.float32),
         "bmi": np.array([items[i].bmi for i in ok]), "weight": np.array([items[i].weight for i in ok]),
         "height": np.array([items[i].height for i in ok]), "male": np.array([items[i].gender == "male" for i in ok]),
         "paths": [paths[i] for i in ok], "fallback": loc.fallback, "errors": errors,
@@ -366,7 +365,7 @@ def default_body_mass_regressor(data: str | os.PathLike | None = None, model: An
     from ..datasets import VIPAttribute
     from ..io.hashing import file_sha256
     from ..models import get_model
-    from .batch import model_digest
+    from ..pipeline.batch import model_digest
 
     m = get_model(model) if isinstance(model, str) else model
     if path is None:

@@ -443,7 +443,8 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
     from ..datasets import LFW
     from ..models import get_model
     from ..verify import lfw_protocol
-    from .batch import combine_flip, embed_faces, estimate_traits, locate_faces
+    from ..pipeline.batch import embed_faces, locate_faces
+    from .batch import estimate_traits
     from .dlib_age_gender import DlibAgeEstimator
     from .plots import grouped_bars
     from .store import open_store
@@ -468,9 +469,9 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
         loc.faces.update(loc2.faces)
         loc.errors.update(loc2.errors)
     paths = [p for p in paths if p in loc.faces]
-    emb, _ = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
+    emb = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
     paths = [p for p in paths if p in emb]
-    X = combine_flip(np.stack([emb[p] for p in paths]))
+    X = emb.vectors(paths, flip=True)
     genders = lfw.genders()
     person = np.array([Path(p).parent.name for p in paths])
     half = np.array([0 if fold_of[n] < 5 else 1 for n in person])

@@ -76,7 +76,8 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
         limit: at most this many images per set, drawn at random with ``seed`` (quick runs).
         folds: cross-validation folds for VIP_attribute.
     """
-    from .batch import estimate_traits, locate_faces
+    from ..pipeline.batch import locate_faces
+    from .batch import estimate_traits
     from .body_mass import cross_validate_body_mass, vip_embeddings
     from .dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator
     from .plots import prediction_scatter

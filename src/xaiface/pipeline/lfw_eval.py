@@ -11,9 +11,10 @@ copy (reported in ``report.json`` under ``variants``):
   labelled person) or ``largest`` (the library default for arbitrary photos);
 * ``flip``: each embedding is the normalised sum of the crop's and its mirror image's.
 
-Photos with no detected face are not dropped: they use a documented fallback, the median box of
-the faces selected in the other photos of the run, with landmarks from the shape predictors
-inside it (their number is reported).
+Faces are located and embedded by the batch face stage (:mod:`xaiface.pipeline.batch`). Photos
+with no detected face are not dropped: they use its documented fallback, the median box of the
+faces selected in the other photos of the run, with landmarks from the shape predictors inside
+it (their number is reported).
 """
 from __future__ import annotations
 
@@ -25,41 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from ..align import align_face
-from ..datasets import LFW, first_pairs_per_fold
-from ..detect.base import get_detector, select_faces
-from ..detect.batch import detect_many
+from ..datasets import LFW
+from ..detect.base import get_detector
 from ..detect.cache import DetectionCache
-from ..detect.fallback import box_landmarker, fallback_face, median_box
-from ..errors import DatasetError
-from ..io import load_image
 from ..models.registry import get_model
 from ..models.thresholds import thresholds_path
-from .similarity import pair_similarity
-from ..types import DetectedFace
-from .metrics import calibrate
-from .protocol import lfw_protocol
-
-
-def _embed_paths(model, paths: list[str], faces: dict[str, DetectedFace], batch: int = 64,
-                 progress: bool = True, desc: str = "embed") -> tuple[np.ndarray, np.ndarray]:
-    """(plain, flipped) L2-normalised embeddings of the chosen face of each path."""
-    from tqdm import tqdm
-
-    geometry = model.spec.preprocessing.geometry
-    plain, mirrored = [], []
-    for i in tqdm(range(0, len(paths), batch), desc=desc, disable=not progress, unit="batch"):
-        crops = np.stack([align_face(load_image(p), faces[p], geometry).image for p in paths[i : i + batch]])
-        plain.append(model.embed(crops, batch_size=batch))
-        mirrored.append(model.embed(np.ascontiguousarray(crops[:, :, ::-1]), batch_size=batch))
-    d = model.spec.embedding_size
-    return (np.concatenate(plain) if plain else np.zeros((0, d), np.float32),
-            np.concatenate(mirrored) if mirrored else np.zeros((0, d), np.float32))
-
-
-def _flip_combine(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    e = plain + mirrored
-    return e / np.linalg.norm(e, axis=1, keepdims=True)
+from .batch import FaceEmbeddings, embed_faces, locate_faces
+from ..verify.metrics import calibrate
+from ..verify.similarity import pair_similarity
+from ..verify.protocol import lfw_protocol
 
 
 def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weights: Any = None,
@@ -76,56 +51,36 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
             fold (quick runs and tests); default all 600.
         write_thresholds: store the calibration as the model's packaged thresholds.
     """
-    from .plots import plot_det, plot_roc, plot_score_histograms
+    from ..verify.plots import plot_det, plot_roc, plot_score_histograms
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lfw = LFW(data)
-    pairs = lfw.pairs()
-    if folds:
-        pairs = [p for p in pairs if p.fold in set(folds)]
-    if pairs_per_fold:  # a quick run: the first k genuine and k impostor pairs of each fold
-        pairs = first_pairs_per_fold(pairs, max(1, pairs_per_fold // 2))
-    if not pairs:
-        raise DatasetError(f"no LFW pairs in folds {folds}")
+    pairs = lfw.pairs(folds=folds, per_fold=pairs_per_fold)
     paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
     fr = get_model(model, weights=weights)
     det_kwargs = detector_kwargs or {}
     det_cache = None if cache is False else DetectionCache(None if cache is True or cache is None else cache)
 
     t_det = time.perf_counter()
-    found = detect_many(paths, detector, det_kwargs, cache=det_cache, workers=workers, progress=progress)
+    # one face per photo for each strategy; photos without a face share the median-box fallback of `select`
+    located = locate_faces(paths, detector=detector, detector_kwargs=det_kwargs, select=select, fallback="median",
+                           cache=det_cache, workers=workers, progress=progress).require_all("LFW images")
     t_det = time.perf_counter() - t_det
-    if found.errors:
-        raise DatasetError("unreadable LFW images: " + "; ".join(f"{k}: {v}" for k, v in list(found.errors.items())[:5]))
-
-    # face selection per strategy, with the median-box fallback for photos without a face
-    detected = {p: f for p, f in found.faces.items() if f}
-    no_face = sorted(p for p in paths if not found.faces.get(p))
-    chosen: dict[str, dict[str, DetectedFace]] = {}
-    fallback_box = None
-    for strategy in ("center", "largest"):
-        sel = {p: select_faces(f, load_shape(p), strategy)[0] for p, f in detected.items()}
-        chosen[strategy] = sel
-    if no_face:
-        fallback_box = median_box(chosen[select].values())
-        det = box_landmarker(detector, det_kwargs)
-        for p in no_face:
-            fb = fallback_face(load_image(p), fallback_box, det)
-            for strategy in chosen:
-                chosen[strategy][p] = fb
+    chosen = {s: located if s == select else located.reselect(s) for s in ("center", "largest")}
+    no_face = sorted(located.no_face)
+    fallback_box = located.fallback_box
 
     # embeddings: "largest" differs from "center" only where a photo has several faces
     t_emb = time.perf_counter()
-    e_plain, e_mirror = {}, {}
-    ep, em = _embed_paths(fr, paths, chosen["center"], progress=progress, desc="embed (center)")
-    e_plain["center"] = dict(zip(paths, ep))
-    e_mirror["center"] = dict(zip(paths, em))
-    differ = [p for p in paths if not np.array_equal(chosen["largest"][p].box, chosen["center"][p].box)]
-    ep2, em2 = _embed_paths(fr, differ, chosen["largest"], progress=progress, desc="embed (largest, differing)")
-    e_plain["largest"] = {**e_plain["center"], **dict(zip(differ, ep2))}
-    e_mirror["largest"] = {**e_mirror["center"], **dict(zip(differ, em2))}
+    center = embed_faces(fr, {p: chosen["center"].faces[p] for p in paths}, store=False, batch_size=64,
+                         progress=progress, desc="embed (center)").require_all("LFW images")
+    differ = [p for p in paths if not np.array_equal(chosen["largest"].faces[p].box, chosen["center"].faces[p].box)]
+    largest = FaceEmbeddings(dict(center.plain), dict(center.mirrored))
+    largest.update(embed_faces(fr, {p: chosen["largest"].faces[p] for p in differ}, store=False, batch_size=64,
+                               progress=progress, desc="embed (largest, differing)").require_all("LFW images"))
+    emb = {"center": center, "largest": largest}
     t_emb = time.perf_counter() - t_emb
 
     labels = np.array([p.same for p in pairs], dtype=int)
@@ -134,11 +89,8 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
     scores_by: dict[str, np.ndarray] = {}
     for strategy in ("center", "largest"):
         for use_flip in (False, True):
-            a = np.stack([e_plain[strategy][str(p.path_a)] for p in pairs])
-            b = np.stack([e_plain[strategy][str(p.path_b)] for p in pairs])
-            if use_flip:
-                a = _flip_combine(a, np.stack([e_mirror[strategy][str(p.path_a)] for p in pairs]))
-                b = _flip_combine(b, np.stack([e_mirror[strategy][str(p.path_b)] for p in pairs]))
+            a = emb[strategy].vectors([str(p.path_a) for p in pairs], use_flip)
+            b = emb[strategy].vectors([str(p.path_b) for p in pairs], use_flip)
             s = pair_similarity(a, b)
             name = f"select={strategy},flip={'on' if use_flip else 'off'}"
             scores_by[name] = s
@@ -168,9 +120,9 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
             "rule": "median box of the selected faces of the other photos; landmarks from the shape predictors inside it",
             "box": [float(v) for v in fallback_box],
         },
-        "photos_with_several_faces": sum(1 for f in detected.values() if len(f) > 1),
-        "timing_s": {"detection": round(t_det, 1), "detections_computed": found.computed,
-                     "detections_from_cache": found.cached, "embedding": round(t_emb, 1),
+        "photos_with_several_faces": located.several_faces,
+        "timing_s": {"detection": round(t_det, 1), "detections_computed": located.detections_computed,
+                     "detections_from_cache": located.detections_cached, "embedding": round(t_emb, 1),
                      "total": round(time.perf_counter() - t0, 1)},
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -187,9 +139,3 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
         report["thresholds_written"] = str(p)
     return report
 
-
-def load_shape(path: str) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.height, im.width

@@ -11,15 +11,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .align import align_face
-from .detect.base import Detector, get_detector, select_faces
-from .detect.cache import CachedDetector, DetectionCache
-from .errors import NoFaceError
-from .io import ImageSource, load_image
-from .models.base import FaceModel, crops_to_tensor
-from .models.registry import DEFAULT_MODEL, get_model
-from .models.thresholds import OperatingPoint, WithOperatingPoint
-from .types import AlignedFace, DetectedFace, PairVerdict
+from ..align import align_face
+from ..detect.base import Detector, get_detector, select_faces
+from ..detect.cache import CachedDetector, DetectionCache
+from ..errors import NoFaceError
+from ..io import ImageSource, load_image
+from ..models.base import FaceModel, crops_to_tensor
+from ..models.registry import DEFAULT_MODEL, get_model
+from ..models.thresholds import OperatingPoint, WithOperatingPoint
+from ..types import AlignedFace, DetectedFace, PairVerdict
+from .batch import embed_crops, mirror_average
 
 
 class FacePipeline(WithOperatingPoint):
@@ -82,11 +83,9 @@ class FacePipeline(WithOperatingPoint):
     def embed_aligned(self, crops: Sequence[AlignedFace] | np.ndarray, batch_size: int = 32) -> np.ndarray:
         """L2-normalised embeddings ``(B, D)`` of aligned crops (flip-averaged if ``self.flip``)."""
         arr = np.stack([c.image for c in crops]) if not isinstance(crops, np.ndarray) else crops
-        e = self.model.embed(arr, batch_size=batch_size)
-        if self.flip:
-            e = e + self.model.embed(np.ascontiguousarray(arr[:, :, ::-1]), batch_size=batch_size)
-            e = e / np.linalg.norm(e, axis=1, keepdims=True)
-        return e
+        if not self.flip:
+            return self.model.embed(arr, batch_size=batch_size)
+        return mirror_average(*embed_crops(self.model, arr, batch_size))
 
     def embed(self, source: ImageSource) -> np.ndarray:
         return self.embed_aligned([self.align(source)])[0]
