@@ -15,22 +15,23 @@ def import_optional(name: str) -> ModuleType | None:
         raise
 
 
-def lazy_exports(package: str, exports: dict[str, str]):
-    """A package's ``__getattr__`` and ``__dir__`` that import each public name on first use.
+def lazy_exports(package: str, exports: dict[str, tuple[str, ...]]):
+    """A package's ``__getattr__``, ``__dir__`` and ``__all__`` that import each public name on first use.
 
-    ``exports`` maps a name to the submodule (relative, e.g. ``".runner"``) defining it, so that
-    importing the package (as the command line does for its sub-commands) costs nothing until a
-    name is used (PEP 562). Use as ``__getattr__, __dir__ = lazy_exports(__name__, {...})``.
+    ``exports`` maps a submodule (relative, e.g. ``".runner"``) to the public names it defines, so
+    that importing the package (as the command line does for its sub-commands) costs nothing until
+    a name is used (PEP 562). Use as ``__getattr__, __dir__, __all__ = lazy_exports(__name__, {...})``.
     """
+    home = {name: module for module, names in exports.items() for name in names}
 
     def __getattr__(name: str):
-        if name not in exports:
+        if name not in home:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name], package), name)
+        value = getattr(importlib.import_module(home[name], package), name)
         setattr(importlib.import_module(package), name, value)  # later look-ups skip this hook
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(importlib.import_module(package))) | set(exports))
+        return sorted(set(vars(importlib.import_module(package))) | set(home))
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(home)

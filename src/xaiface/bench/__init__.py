@@ -13,38 +13,17 @@ from .._plugins import lazy_exports
 #: public names and the submodule defining each, imported on first use (the command line
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
-    "N_PATCHES": ".patch_lfw",
-    "PatchFold": ".patch_lfw",
-    "PatchLFW": ".patch_lfw",
-    "PatchPair": ".patch_lfw",
-    "generate_patch_lfw": ".patch_lfw",
-    "pair_slots": ".patch_lfw",
-    "patch_plan": ".patch_lfw",
-    "patch_positions": ".patch_lfw",
-    "patch_size_for": ".patch_lfw",
-    "plant_patches": ".patch_lfw",
-    "select_pairs": ".patch_lfw",
-    "DELETION_PERCENTS": ".protocol",
-    "DPR_PERCENTS": ".protocol",
-    "accuracy": ".protocol",
-    "curve_auc": ".protocol",
-    "dpr_masks": ".protocol",
-    "error_rates": ".protocol",
-    "label_evidence": ".protocol",
-    "patch_evidence": ".protocol",
-    "pixel_auroc": ".protocol",
-    "pointing_game": ".protocol",
-    "ranked_masks": ".protocol",
-    "DEFAULT_METHODS": ".runner",
-    "dataset_embeddings": ".runner",
-    "run_patch_lfw": ".runner",
-    "selection_tag": ".runner",
-    "table1": ".runner",
-    "PairScorer": ".scoring",
-    "ScoredPair": ".scoring",
-    "PairResult": ".store",
-    "ResultStore": ".store",
+    ".patch_lfw": (
+        "N_PATCHES", "PatchFold", "PatchLFW", "PatchPair", "generate_patch_lfw", "pair_slots", "patch_plan",
+        "patch_positions", "patch_size_for", "plant_patches", "select_pairs"
+    ),
+    ".protocol": (
+        "DELETION_PERCENTS", "DPR_PERCENTS", "accuracy", "curve_auc", "dpr_masks", "error_rates",
+        "label_evidence", "patch_evidence", "pixel_auroc", "pointing_game", "ranked_masks"
+    ),
+    ".runner": ("DEFAULT_METHODS", "dataset_embeddings", "run_patch_lfw", "selection_tag", "table1"),
+    ".scoring": ("PairScorer", "ScoredPair"),
+    ".store": ("PairResult", "ResultStore"),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,23 +7,11 @@ from .._plugins import lazy_exports
 #: public names and the submodule defining each, imported on first use (the command line
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
-    "CallableCodec": ".transforms",
-    "Codec": ".transforms",
-    "CommandCodec": ".transforms",
-    "Compose": ".transforms",
-    "FactorInfo": ".transforms",
-    "Transform": ".transforms",
-    "Transformed": ".transforms",
-    "factor_info": ".transforms",
-    "get_transform": ".transforms",
-    "list_factors": ".transforms",
-    "parse_spec": ".transforms",
-    "psnr": ".transforms",
-    "register_codec": ".transforms",
-    "register_factor": ".transforms",
-    "skin_mask": ".transforms",
-    "unregister_factor": ".transforms",
+    ".transforms": (
+        "CallableCodec", "Codec", "CommandCodec", "Compose", "FactorInfo", "Transform", "Transformed",
+        "factor_info", "get_transform", "list_factors", "parse_spec", "psnr", "register_codec",
+        "register_factor", "skin_mask", "unregister_factor"
+    ),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

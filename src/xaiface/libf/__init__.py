@@ -19,31 +19,18 @@ from .._plugins import lazy_exports
 #: public names and the submodule defining each, imported on first use (the command line
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
-    "BYOL": ".byol",
-    "BYOLConfig": ".byol",
-    "PatchEncoder": ".byol",
-    "load_checkpoint": ".byol",
-    "train_byol": ".byol",
-    "LIBFVerifier": ".ebm",
-    "LIBFEBMExplainer": ".explainer",
-    "LIBFEncoder": ".features",
-    "LIBF_DIM": ".features",
-    "PAIR_ENCODINGS": ".features",
-    "libf_feature_names": ".features",
-    "libf_from_embeddings": ".features",
-    "pair_feature_names": ".features",
-    "pair_features": ".features",
-    "LIBFModel": ".model",
-    "default_artefacts": ".model",
-    "FacePatches": ".patches",
-    "N_PATCHES": ".patches",
-    "PATCH_NAMES": ".patches",
-    "PatchLayout": ".patches",
-    "draw_patches": ".patches",
-    "extract_patches": ".patches",
-    "patch_label_map": ".patches",
-    "patch_layout": ".patches",
+    ".byol": ("BYOL", "BYOLConfig", "PatchEncoder", "load_checkpoint", "train_byol"),
+    ".ebm": ("LIBFVerifier",),
+    ".explainer": ("LIBFEBMExplainer",),
+    ".features": (
+        "LIBFEncoder", "LIBF_DIM", "PAIR_ENCODINGS", "libf_feature_names", "libf_from_embeddings",
+        "pair_feature_names", "pair_features"
+    ),
+    ".model": ("LIBFModel", "default_artefacts"),
+    ".patches": (
+        "FacePatches", "N_PATCHES", "PATCH_NAMES", "PatchLayout", "draw_patches", "extract_patches",
+        "patch_label_map", "patch_layout"
+    ),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

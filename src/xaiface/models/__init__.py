@@ -8,11 +8,10 @@ from __future__ import annotations
 from .._plugins import lazy_exports
 
 _EXPORTS = {
-    "FaceModel": ".base", "crops_to_tensor": ".base",
-    "ModelSpec": ".spec", "Preprocessing": ".spec", "OperatingPoint": ".thresholds",
-    "DEFAULT_MODEL": ".registry", "get_model": ".registry", "list_models": ".registry", "model_spec": ".registry",
-    "register_model": ".registry",
+    ".base": ("FaceModel", "crops_to_tensor"),
+    ".spec": ("ModelSpec", "Preprocessing"),
+    ".thresholds": ("OperatingPoint",),
+    ".registry": ("DEFAULT_MODEL", "get_model", "list_models", "model_spec", "register_model"),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -12,21 +12,12 @@ from .._plugins import lazy_exports
 
 #: public names and the submodule defining each, imported on first use (``.face_pipeline`` loads torch)
 _EXPORTS = {
-    "FacePipeline": ".face_pipeline",
-    "FALLBACKS": ".batch",
-    "FaceBatch": ".batch",
-    "FaceEmbeddings": ".batch",
-    "LocatedFace": ".batch",
-    "align_faces": ".batch",
-    "embed_crops": ".batch",
-    "embed_faces": ".batch",
-    "locate_faces": ".batch",
-    "locate_in_image": ".batch",
-    "mirror_average": ".batch",
-    "model_digest": ".batch",
-    "ResultStore": ".store",
-    "open_store": ".store",
+    ".face_pipeline": ("FacePipeline",),
+    ".batch": (
+        "FALLBACKS", "FaceBatch", "FaceEmbeddings", "LocatedFace", "align_faces", "embed_crops", "embed_faces",
+        "locate_faces", "locate_in_image", "mirror_average", "model_digest"
+    ),
+    ".store": ("ResultStore", "open_store"),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

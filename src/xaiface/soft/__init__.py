@@ -16,43 +16,24 @@ from .._plugins import lazy_exports
 #: public names and the submodule defining each, imported on first use (the command line
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
-    "analyze_lfw": ".analysis",
-    "error_table": ".analysis",
-    "wilson_interval": ".analysis",
-    "BodyMassEstimator": ".body_mass",
-    "BodyMassRegressor": ".body_mass",
-    "cross_validate_body_mass": ".body_mass",
-    "default_body_mass_regressor": ".body_mass",
-    "DemographicDisentangler": ".disentangle",
-    "LinearAttributeProjection": ".disentangle",
-    "attribute_predictability": ".disentangle",
-    "disentangle_lfw": ".disentangle",
-    "DlibAgeEstimator": ".dlib_age_gender",
-    "DlibGenderEstimator": ".dlib_age_gender",
-    "dlib_face_chip": ".dlib_age_gender",
-    "normalise_chips": ".dlib_age_gender",
-    "evaluate_estimators": ".evaluate",
-    "ExternalModelSpec": ".external",
-    "ExternalOnnxEstimator": ".external",
-    "PRESETS": ".external",
-    "PAIR_TOLERANCES": ".pair",
-    "SoftBiometricExplanation": ".pair",
-    "TraitComparison": ".pair",
-    "compare_traits": ".pair",
-    "explain_verdict": ".pair",
-    "ReportSection": ".report",
-    "default_estimators": ".report",
-    "pair_traits": ".report",
-    "report_section": ".report",
-    "DEFAULT_TOLERANCES": ".traits",
-    "FaceTraits": ".traits",
-    "Trait": ".traits",
-    "TraitEstimator": ".traits",
-    "estimator_info": ".traits",
-    "get_estimator": ".traits",
-    "list_estimators": ".traits",
-    "register_estimator": ".traits",
+    ".analysis": ("analyze_lfw", "error_table", "wilson_interval"),
+    ".body_mass": (
+        "BodyMassEstimator", "BodyMassRegressor", "cross_validate_body_mass", "default_body_mass_regressor"
+    ),
+    ".disentangle": (
+        "DemographicDisentangler", "LinearAttributeProjection", "attribute_predictability", "disentangle_lfw"
+    ),
+    ".dlib_age_gender": ("DlibAgeEstimator", "DlibGenderEstimator", "dlib_face_chip", "normalise_chips"),
+    ".evaluate": ("evaluate_estimators",),
+    ".external": ("ExternalModelSpec", "ExternalOnnxEstimator", "PRESETS"),
+    ".pair": (
+        "PAIR_TOLERANCES", "SoftBiometricExplanation", "TraitComparison", "compare_traits", "explain_verdict"
+    ),
+    ".report": ("ReportSection", "default_estimators", "pair_traits", "report_section"),
+    ".traits": (
+        "DEFAULT_TOLERANCES", "FaceTraits", "Trait", "TraitEstimator", "estimator_info", "get_estimator",
+        "list_estimators", "register_estimator"
+    ),
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

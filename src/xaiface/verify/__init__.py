@@ -9,11 +9,12 @@ from __future__ import annotations
 from .._plugins import lazy_exports
 
 _EXPORTS = {
-    "Calibration": ".metrics", "calibrate": ".metrics", "cosine_similarity": ".metrics", "eer": ".metrics",
-    "fmr_fnmr": ".metrics", "fmr_key": ".metrics", "tar_at_far": ".metrics", "threshold_at_fmr": ".metrics",
-    "pair_similarity": ".similarity",
-    "plot_det": ".plots", "plot_roc": ".plots", "plot_score_histograms": ".plots",
-    "ProtocolReport": ".protocol", "best_accuracy_threshold": ".protocol", "lfw_protocol": ".protocol",
+    ".metrics": (
+        "Calibration", "calibrate", "cosine_similarity", "eer", "fmr_fnmr", "fmr_key", "tar_at_far",
+        "threshold_at_fmr"
+    ),
+    ".similarity": ("pair_similarity",),
+    ".plots": ("plot_det", "plot_roc", "plot_score_histograms"),
+    ".protocol": ("ProtocolReport", "best_accuracy_threshold", "lfw_protocol"),
 }
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
