@@ -91,7 +91,7 @@ class FacePipeline(WithOperatingPoint):
         return self.embed_aligned([self.align(source)])[0]
 
     def similarity(self, a: AlignedFace, b: AlignedFace) -> float:
-        from .verify.similarity import pair_similarity  # the scoring path the thresholds were calibrated with
+        from ..verify.similarity import pair_similarity  # the scoring path the thresholds were calibrated with
 
         e = self.embed_aligned([a, b])
         return pair_similarity(e[0], e[1])
