@@ -108,6 +108,13 @@ def test_unknown_method_is_a_project_error_before_any_work(small_ds, dlib_model,
         run_patch_lfw(tmp_path / "o", methods=["random"], model=dlib_model, dataset=small_ds.root, rule="best", progress=False)
 
 
+def test_too_few_pairs_fail_before_the_embedding(small_ds, dlib_model, tmp_path):
+    with pytest.raises(ConfigError, match="too few"):
+        run_patch_lfw(tmp_path / "o", methods=["random"], model=dlib_model, dataset=small_ds.root, n_pairs=1,
+                      progress=False)
+    assert not list((tmp_path / "o").glob("embeddings-*.npz"))  # nothing was embedded
+
+
 def test_cli(small_ds, tmp_path, capsys):
     out = tmp_path / "cli"
     code = main(["bench", "patch-lfw", "--methods", "random", "--pairs", "2", "--dataset", str(small_ds.root),

@@ -90,3 +90,9 @@ def test_explainers_listing(capsys):
     rows = {r["name"]: r for r in json.loads(out)["explainers"]}
     assert {"xssab", "gradient", "random"} <= set(rows)
     assert rows["xssab"]["family"] == "gradient" and "WACV 2024" in rows["xssab"]["reference"]
+
+
+def test_same_and_different_together_are_a_usage_error(capsys, tmp_path, pair):
+    with pytest.raises(SystemExit) as e:
+        main(["explain", *map(str, pair), "--same", "--different", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err

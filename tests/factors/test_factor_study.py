@@ -185,3 +185,17 @@ def test_damaged_study_row_is_dropped_and_computed_again(tmp_path):
         assert store.done("k", "30.0") == {"a.jpg"}  # b.jpg is computed again by the next run
     assert set(store.images("k", "30.0")) == {"a.jpg"}
     store.close()
+
+
+def test_cli_transform_of_an_unchanged_image_prints_valid_json(tmp_path, capsys):
+    from PIL import Image
+
+    grey = tmp_path / "grey.png"  # no face: the beautification filter leaves it as it is (infinite PSNR)
+    Image.new("RGB", (120, 120), (128, 128, 128)).save(grey)
+    assert main(["transform", str(grey), "--factor", "smooth-skin", "--level", "0.5"]) == 0
+
+    def no_constants(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    res = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    assert res["psnr_db"] is None

@@ -26,3 +26,10 @@ def test_eval_lfw_small(tmp_path, capsys, data_root):
     assert rep2["timing_s"]["detections_computed"] == 0
     assert rep2["result"]["fold_accuracies"] == rep["result"]["fold_accuracies"]
     capsys.readouterr()
+
+
+def test_eval_lfw_one_fold_is_refused_before_any_work(tmp_path, capsys, data_root):
+    out = tmp_path / "one"
+    assert main(["eval", "lfw", "--out", str(out), "--data", str(data_root), "--folds", "1", "--pairs-per-fold", "4",
+                 "--quiet"]) == 1
+    assert "at least 2 folds" in capsys.readouterr().err and not out.exists()

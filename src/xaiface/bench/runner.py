@@ -255,12 +255,12 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         raise ConfigError(f"{ds_dir} holds {ds.geometry} crops, but model {fr.spec.name} takes {geometry} crops")
 
     t0 = time.perf_counter()
+    selection = select_pairs(ds.pairs, n_pairs, folds)  # a bad --pairs / --folds fails before any work
     emb = dataset_embeddings(ds, fr, out, progress=progress)
     t_emb = time.perf_counter() - t0
     t1 = table1(emb, threshold)
     th = t1["threshold"]
     row_of = {int(i): k for k, i in enumerate(emb["pair_index"])}
-    selection = select_pairs(ds.pairs, n_pairs, folds)
     sel_idx = [q.index for q in selection]
 
     params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}

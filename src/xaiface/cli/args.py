@@ -182,8 +182,9 @@ def add_workers_arg(p: argparse.ArgumentParser, help: str) -> None:
 
 def add_same_args(p: argparse.ArgumentParser, same_help: str, different_help: str) -> None:
     """``--same`` / ``--different``: whether the two photos show one person (``args.same``: True, False or None)."""
-    p.add_argument("--same", dest="same", action="store_const", const=True, default=None, help=same_help)
-    p.add_argument("--different", dest="same", action="store_const", const=False, help=different_help)
+    g = p.add_mutually_exclusive_group()  # both at once is a usage error (exit 2)
+    g.add_argument("--same", dest="same", action="store_const", const=True, default=None, help=same_help)
+    g.add_argument("--different", dest="same", action="store_const", const=False, help=different_help)
 
 
 def add_pipeline_args(p: argparse.ArgumentParser, select: str = "largest", flip: bool = False) -> None:

@@ -106,7 +106,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
         raise ConfigError("transform needs --factor and --level (or --gallery / --list)")
     t = get_transform(args.factor, args.level, **_params(args.param))
     r = t(image)
-    res: dict[str, Any] = {"image": args.image, "transform": t.describe(), "psnr_db": psnr(image, r.image),
+    res: dict[str, Any] = {"image": args.image, "transform": t.describe(), "psnr_db": _finite_or_none(psnr(image, r.image)),
                            "nbytes": r.nbytes, "bpp": r.bpp, "info": r.info}
     if args.out:
         from PIL import Image
@@ -208,3 +208,10 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_out_arg(pl, help="the figure (.png)")
     pl.add_argument("--table", default=None, help="also write one markdown table of every study's levels")
     pl.set_defaults(func=cmd_study_plot)
+
+
+def _finite_or_none(v: float) -> float | None:
+    """JSON has no Infinity: an unchanged image (infinite PSNR) is reported as ``null``."""
+    import math
+
+    return float(v) if math.isfinite(v) else None

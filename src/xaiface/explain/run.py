@@ -35,7 +35,9 @@ class ExplainRun:
 
     Attributes:
         faces: the two aligned faces. explanations: one per method, in the order asked.
-        threshold_name: the verifier's threshold (``"eer"``, ``"fmr=1e-2"``, ``"user"`` for a number).
+        threshold_name: the name of the first explanation's threshold, as its score and decision
+            (the verifier's ``"eer"``, ``"fmr=1e-2"``, ``"user"`` for a number; a method that
+            decides by itself, such as LIBF-EBM, gives its own).
         out: the output folder. explanations_json, figure, report: the files written there.
         records: the entries of ``explanations.json`` (with each map's file name).
         soft_biometrics: ``None`` when not asked; ``{"skipped": why}`` when the models are
@@ -158,7 +160,7 @@ def _write(out: Path, faces: tuple[AlignedFace, AlignedFace], explanations: list
         soft = _soft_section(out, faces, explanations[0], pipe, genuine, sections)
     report = write_report(explanations, out / "report.html", photos=photos, on_photo=on_photo, sections=sections)
     records = json.loads(js.read_text())["explanations"]
-    return ExplainRun(faces=faces, explanations=tuple(explanations), threshold_name=verifier.threshold_name, out=out,
+    return ExplainRun(faces=faces, explanations=tuple(explanations), threshold_name=explanations[0].threshold_name, out=out,
                       explanations_json=js, figure=figure, report=report, records=tuple(records), soft_biometrics=soft)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..datasets import LFW
+from ..errors import ConfigError
 from ..detect.base import get_detector
 from ..detect.cache import DetectionCache
 from ..models.registry import get_model
@@ -54,10 +55,13 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
     from ..verify.plots import plot_det, plot_roc, plot_score_histograms
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     lfw = LFW(data)
     pairs = lfw.pairs(folds=folds, per_fold=pairs_per_fold)
+    if len({p.fold for p in pairs}) < 2:  # checked before any detection
+        raise ConfigError(f"the LFW protocol calibrates each fold's threshold on the other folds: it needs at least "
+                          f"2 folds (e.g. --folds 1,2), got folds {sorted({p.fold + 1 for p in pairs})}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     paths = sorted({str(p.path_a) for p in pairs} | {str(p.path_b) for p in pairs})
     fr = get_model(model, weights=weights)
     det_kwargs = detector_kwargs or {}
