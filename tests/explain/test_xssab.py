@@ -64,6 +64,18 @@ def test_xssab_equals_oracle(dlib_model, real_pair, blur):
     assert r.params["tau"] == pytest.approx(0.35 / 128)
 
 
+def test_noblur_is_the_reference_code_setting(dlib_model, real_pair):
+    v = Verifier(dlib_model, threshold=0.35)
+    plain = get_explainer("xssab-noblur", v).explain(real_pair)
+    assert plain.params["blur"] is False and plain.method == "xssab-noblur"
+    oracle = oracle_xssab(dlib_model, *real_pair, th=0.35, blur=False)
+    blurred = get_explainer("xssab", v).explain(real_pair)
+    for i in (0, 1):
+        want = oracle[i][2]
+        np.testing.assert_allclose(plain.combined_maps[i], want, rtol=0, atol=1e-4 * np.abs(want).max())
+        assert not np.allclose(plain.combined_maps[i], blurred.combined_maps[i], atol=1e-3 * np.abs(want).max())
+
+
 def test_threshold_moves_arguments(dlib_model, real_pair):
     lo = get_explainer("xssab", Verifier(dlib_model, threshold=-1.0)).explain(real_pair)
     hi = get_explainer("xssab", Verifier(dlib_model, threshold=1.0)).explain(real_pair)
