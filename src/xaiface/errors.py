@@ -44,3 +44,8 @@ class NumericalError(XaifaceError, FloatingPointError):
 class StorageError(XaifaceError):
     """A file or folder could not be written or read back (unwritable place, full disk, not a
     folder, damaged store); the message names the path and the cause."""
+
+
+class ExecutorError(XaifaceError):
+    """A distributed run lost its scheduler or its workers; what had arrived is stored, and the
+    same command run again computes only what is missing."""

@@ -198,7 +198,8 @@ def generate_patch_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet"
                        n_patches: int = N_PATCHES, patch_size: int | None = None, data: str | os.PathLike | None = None,
                        n_pairs: int | None = None, folds: Iterable[int] | None = None, pair_indices: Iterable[int] | None = None,
                        detector: str = "dlib-hog", select: str = "center", cache: str | os.PathLike | bool | None = True,
-                       workers: int | None = None, progress: bool = True) -> "PatchLFW":
+                       workers: int | None = None, progress: bool = True, executor: Any = None,
+                       scheduler: str | None = None) -> "PatchLFW":
     """Generate Patch-LFW for one model's crop geometry and write it to ``out_dir``.
 
     Args:
@@ -236,7 +237,7 @@ def generate_patch_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet"
     plans = [(q, *patch_plan(q, seed, size, p, n_patches, slots)) for q in chosen]
     photos = {str(q.path_a) for q in chosen} | {str(q.path_b) for q in chosen} | {str(d) for *_, d in plans}
     faces = locate_faces(sorted(photos), detector=detector, select=select, fallback="median", cache=cache,
-                         workers=workers, progress=progress).require_all("photos")
+                         workers=workers, executor=executor, scheduler=scheduler, progress=progress).require_all("photos")
     crops = align_faces(faces.faces, geometry, progress=progress)
 
     out = Path(out_dir)

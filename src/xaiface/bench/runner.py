@@ -22,6 +22,7 @@ import json
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -190,6 +191,116 @@ def evaluate_pair(explainer: Any, scorer: PairScorer, fold_arrays: Any, index: i
                       _map_stats(cmap, mask), expl.n_forward + sp.n_forward, expl.n_backward, t1 - t0, t2 - t1)
 
 
+@dataclass(frozen=True)
+class PairJob:
+    """What a process needs to evaluate the pairs of one run (picklable; sent with every task).
+
+    Attributes:
+        method, params: the explainer. model, weights: the face model by registered name and
+            weight path (or, for the local executor only, the model object itself).
+        threshold, rule, jpeg, dpr_percents, deletion_percents: the protocol (see :func:`run_config`).
+    """
+
+    method: str
+    params: dict[str, Any]
+    model: Any
+    weights: str | None
+    threshold: float
+    rule: str
+    jpeg: bool
+    dpr_percents: tuple[int, ...]
+    deletion_percents: tuple[int, ...]
+
+    def key(self) -> str:
+        """The key of this job's explainer and scorer in :func:`xaiface.executor.worker_state`."""
+        from ..executor import state_key
+
+        model = self.model if isinstance(self.model, str) else f"object-{id(self.model)}"
+        return state_key("patch-lfw", self.method, self.params, model, self.weights, self.threshold, self.rule,
+                         self.jpeg, self.dpr_percents, self.deletion_percents)
+
+    def chunksize(self) -> int:
+        """Pairs per task: 1 for the perturbation (black-box) methods, seconds a pair; 8 for the others."""
+        from ..explain import explainer_info
+
+        return 1 if explainer_info(self.method).family == "perturbation" else 8
+
+    def build(self) -> tuple[Any, PairScorer]:
+        """The explainer and the replace-and-score stage of this job (built once per process)."""
+        from ..explain import Verifier, get_explainer
+
+        fr = self.model if isinstance(self.model, FaceModel) else get_model(self.model, weights=self.weights)
+        fr.eval()
+        scorer = PairScorer(fr, dpr_percents=self.dpr_percents, deletion_percents=self.deletion_percents,
+                            rule=self.rule, jpeg=self.jpeg)
+        return get_explainer(self.method, Verifier(fr, threshold=self.threshold), **self.params), scorer
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """One Patch-LFW pair with everything its evaluation reads (so a worker needs no data set).
+
+    ``get(name, index)`` and ``fold`` make it a one-pair stand-in for the data set's fold arrays.
+    """
+
+    index: int
+    fold: int
+    same: bool
+    arrays: dict[str, np.ndarray]
+    e_patched: np.ndarray
+    e_a: np.ndarray
+    e_b: np.ndarray
+
+    @classmethod
+    def of(cls, fold_arrays: Any, index: int, same: bool, e_patched: np.ndarray, e_a: np.ndarray,
+           e_b: np.ndarray) -> "PairTask":
+        arrays = {k: np.ascontiguousarray(fold_arrays.get(k, index)) for k in ("patched", "clean_a", "clean_b", "mask")}
+        return cls(int(index), int(fold_arrays.fold), bool(same), arrays, e_patched, e_a, e_b)
+
+    def get(self, name: str, index: int) -> np.ndarray:
+        if index != self.index:
+            raise DatasetError(f"pair task {self.index} asked for pair {index}")
+        return self.arrays[name]
+
+
+def evaluate_task(item: tuple[PairJob, PairTask]) -> PairResult:
+    """:func:`evaluate_pair` of one task, with this process's explainer and scorer of the job (an
+    executor task: a project error is recorded as the pair's result and the run goes on)."""
+    from ..executor import worker_state
+
+    job, task = item
+    explainer, scorer = worker_state(job.key(), job.build)
+    try:
+        return evaluate_pair(explainer, scorer, task, task.index, task.same, job.threshold, task.e_patched,
+                             task.e_a, task.e_b)
+    except XaifaceError as e:  # recorded, and the run goes on
+        return PairResult(task.index, task.fold, task.same, error=f"{type(e).__name__}: {e}")
+
+
+def nested_order(pairs: Sequence[Any]) -> list[Any]:
+    """Pairs in the order that keeps what is done a balanced subset: round ``r`` takes the ``r``-th
+    genuine and the ``r``-th impostor pair of every fold (in file order within each).
+
+    A run stopped after ``20 k`` pairs of a 10-fold selection therefore holds exactly the
+    ``--pairs 20k`` subset (:func:`.patch_lfw.select_pairs`), give or take the pairs in flight.
+    """
+    rank: dict[tuple[int, bool], int] = {}
+    keyed = []
+    for n, p in enumerate(pairs):
+        c = rank.get((p.fold, p.same), 0)
+        rank[(p.fold, p.same)] = c + 1
+        keyed.append(((c, p.fold, not p.same, n), p))
+    return [p for _, p in sorted(keyed, key=lambda kp: kp[0])]
+
+
+def _open_executor(executor: Any, workers: int | None, scheduler: str | None, threads: int | None) -> Any:
+    from ..executor import get_executor
+
+    if executor is None and scheduler is None and not workers:
+        return get_executor("local", threads=threads)
+    return get_executor(executor, workers=workers, scheduler=scheduler, threads=1 if threads is None else threads)
+
+
 def run_config(method: str, params: dict[str, Any], model: FaceModel, ds: PatchLFW, threshold: float, rule: str,
                jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int]) -> dict[str, Any]:
     """The configuration that names a run (its ``run_key`` is a hash of it)."""
@@ -204,7 +315,9 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
                   threshold: float | None = None, method_params: dict[str, dict[str, Any]] | None = None,
                   dpr_percents: Sequence[int] = DPR_PERCENTS, deletion_percents: Sequence[int] = DELETION_PERCENTS,
                   data: str | os.PathLike | None = None, generate: bool = True, progress: bool = True,
-                  on_pair: Callable[[str, int], None] | None = None, write: bool = True) -> dict[str, Any]:
+                  on_pair: Callable[[str, int], None] | None = None, write: bool = True,
+                  executor: Any = None, workers: int | None = None, scheduler: str | None = None,
+                  threads: int | None = None, chunk_pairs: int | None = None) -> dict[str, Any]:
     """Run the Patch-LFW benchmark (resuming whatever ``out_dir/results.sqlite`` already holds).
 
     Args:
@@ -221,6 +334,13 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         threshold: override the clean EER threshold (finite, in [-1, 1]; else ConfigError).
         method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
         on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
+        executor, workers, scheduler, threads: where the pairs are computed
+            (:func:`xaiface.executor.get_executor`: ``local`` in this process by default, a local
+            Dask cluster of ``workers`` processes, or the cluster of ``scheduler``); ``threads``:
+            torch threads of each process that computes pairs (``None``: this process's setting;
+            1 for Dask workers). Results are the same whichever executor computes them (they are
+            stored by the driver as they arrive; pairs are sent in :func:`nested_order`).
+        chunk_pairs: pairs per executor task (default :meth:`PairJob.chunksize`).
         write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
             :func:`selection_tag`; the results database and embeddings stay in ``<out>``).
     Returns:
@@ -231,6 +351,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
     from tqdm import tqdm
 
     from ..explain import Verifier, explainer_info, get_explainer
+    from ..executor import forget_worker_state, worker_state
     from .report import summarize, write_summary
 
     methods = list(dict.fromkeys(methods))
@@ -267,9 +388,11 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
     if "random" in params_all:
         params_all["random"].setdefault("seed", int(seed))
     scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
-    verifier = Verifier(fr, threshold=th)
+    model_ref = fr if isinstance(model, FaceModel) else str(model)
     run_keys: dict[str, str] = {}
-    with ResultStore(out / "results.sqlite") as store:
+    with ResultStore(out / "results.sqlite") as store, _open_executor(executor, workers, scheduler, threads) as ex:
+        if ex.kind != "local" and not isinstance(model_ref, str):
+            raise ConfigError("a distributed run needs the model by name (and weights by path), not a model object")
         for method in methods:
             params = params_all[method]
             cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
@@ -277,31 +400,29 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             run_keys[method] = key
             store.register(key, fr.spec.name, method, cfg)
             done = store.done(key)
-            todo = [q for q in selection if q.index not in done]
+            todo = nested_order([q for q in selection if q.index not in done])
             if not todo:
                 continue
-            explainer = get_explainer(method, verifier, **params)
-            bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method}", unit="pair",
-                       disable=not progress)
-            loaded: int | None = None
-            for q in todo:
-                if loaded is not None and loaded != q.fold:
-                    ds.release(loaded)
-                fold = ds.fold(q.fold)
-                loaded = q.fold
-                k = row_of[q.index]
-                try:
-                    res = evaluate_pair(explainer, scorer, fold, q.index, q.same, th,
-                                        emb["e_patched"][k], emb["e_a"][k], emb["e_b"][k])
-                except XaifaceError as e:  # recorded, and the run goes on
-                    res = PairResult(q.index, q.fold, q.same, error=f"{type(e).__name__}: {e}")
-                store.put(key, res)
-                bar.update(1)
-                if on_pair is not None:
-                    on_pair(method, q.index)
-            bar.close()
-            if loaded is not None:
-                ds.release(loaded)
+            job = PairJob(method, params, model_ref, None if weights is None else str(weights), th, rule, bool(jpeg),
+                          tuple(scorer.dpr_percents), tuple(scorer.deletion_percents))
+            if ex.kind == "local":  # this process's objects, not a second copy of the model
+                worker_state(job.key(), lambda: (get_explainer(method, Verifier(fr, threshold=th), **params), scorer))
+            bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method} [{ex.describe()}]",
+                       unit="pair", disable=not progress, smoothing=0.05)
+            tasks = (PairTask.of(ds.fold(q.fold), q.index, q.same, emb["e_patched"][row_of[q.index]],
+                                 emb["e_a"][row_of[q.index]], emb["e_b"][row_of[q.index]]) for q in todo)
+            try:
+                for _, res in ex.as_completed(evaluate_task, ((job, t) for t in tasks),
+                                              chunksize=chunk_pairs or job.chunksize()):
+                    store.put(key, res)
+                    bar.update(1)
+                    if on_pair is not None:
+                        on_pair(method, res.pair)
+            finally:
+                bar.close()
+                forget_worker_state(job.key())
+        for f in ds.folds:
+            ds.release(f)
         results = {m: store.results(run_keys[m], sel_idx) for m in methods}
     summary = summarize(results, t1, selection, dataset=ds, model=fr.spec.name, rule=rule, jpeg=jpeg,
                         dpr_percents=scorer.dpr_percents, deletion_percents=scorer.deletion_percents,

@@ -18,8 +18,8 @@ from typing import Sequence
 from ..errors import XaifaceError
 from . import bench, factors, libf, soft
 from .args import (
-    add_data_arg, add_folds_arg, add_out_arg, add_pairs_per_fold_arg, add_pipeline_args, add_quiet_arg, add_same_args,
-    add_workers_arg,
+    add_data_arg, add_executor_args, add_folds_arg, add_out_arg, add_pairs_per_fold_arg, add_pipeline_args, add_quiet_arg,
+    add_same_args,
 )
 from .embed import cmd_embed
 from .explain import cmd_explain, cmd_explainers
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pipeline_args(e, select="center", flip=True)
     add_out_arg(e)
     add_data_arg(e)
-    add_workers_arg(e, help="detection processes (default: 2)")
+    add_executor_args(e, workers_help="detection processes (default: 2)")
     add_folds_arg(e)
     add_pairs_per_fold_arg(e)
     e.add_argument("--write-thresholds", action="store_true", help="store the calibrated thresholds as the model's packaged data")

@@ -180,6 +180,34 @@ def add_workers_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--workers", type=int, default=None, help=help)
 
 
+def add_executor_args(p: argparse.ArgumentParser, workers_help: str) -> None:
+    """Where a data-set run computes (:mod:`xaiface.executor`): ``--executor``, ``--workers``,
+    ``--scheduler``, ``--dashboard``; read back with :func:`executor_kwargs`."""
+    p.add_argument("--executor", choices=["local", "dask"], default=None,
+                   help="local: this process; dask: a Dask cluster (default: dask when --workers N >= 1 or "
+                        "--scheduler is given, else the command's own default)")
+    add_workers_arg(p, help=workers_help + "; N >= 1 starts a local Dask cluster of N single-thread worker "
+                                           "processes on 127.0.0.1, 0 runs in this process")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on the workers of an existing Dask scheduler (tcp://HOST:8786, started with "
+                        "`dask scheduler`; workers with `dask worker ADDRESS --nthreads 1`)")
+    p.add_argument("--dashboard", action="store_true", help="serve the local Dask cluster's dashboard on 127.0.0.1")
+
+
+def executor_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``executor``, ``workers`` and ``scheduler`` of :func:`add_executor_args`' options; with
+    ``--dashboard`` the executor is built here (a local Dask cluster serving its dashboard)."""
+    if args.executor == "local" and args.scheduler:
+        raise ConfigError("--scheduler needs --executor dask (or no --executor)")
+    if getattr(args, "dashboard", False) and not args.scheduler:
+        from ..executor import get_executor
+
+        ex = get_executor("dask", workers=args.workers, dashboard=True)
+        print(f"Dask dashboard: {ex.dashboard_link}", flush=True)
+        return {"executor": ex, "workers": args.workers, "scheduler": None}
+    return {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler}
+
+
 def add_same_args(p: argparse.ArgumentParser, same_help: str, different_help: str) -> None:
     """``--same`` / ``--different``: whether the two photos show one person (``args.same``: True, False or None)."""
     g = p.add_mutually_exclusive_group()  # both at once is a usage error (exit 2)

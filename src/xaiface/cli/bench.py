@@ -15,8 +15,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from .args import (
-    add_data_arg, add_folds_arg, add_model_arg, add_out_arg, add_quiet_arg, add_threads_arg, add_weights_arg,
-    add_workers_arg, lfw_folds, set_torch_threads,
+    add_data_arg, add_executor_args, add_folds_arg, add_model_arg, add_out_arg, add_quiet_arg, add_threads_arg,
+    add_weights_arg, executor_kwargs, lfw_folds, set_torch_threads,
 )
 
 
@@ -58,8 +58,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..bench.patch_lfw import generate_patch_lfw
 
     ds = generate_patch_lfw(args.out, model=args.model, seed=args.seed, data=args.data, n_pairs=args.pairs,
-                            folds=lfw_folds(args.folds), cache=args.cache if args.cache else True, workers=args.workers,
-                            progress=not args.quiet)
+                            folds=lfw_folds(args.folds), cache=args.cache if args.cache else True, progress=not args.quiet,
+                            **executor_kwargs(args))
     m = ds.manifest
     print(json.dumps({"out": str(ds.root), "pairs": ds.n_pairs, "geometry": ds.geometry, "patch_size": ds.patch_size,
                       "n_patches": m["params"]["n_patches"], "seed": m["params"]["seed"],
@@ -78,7 +78,7 @@ def cmd_patch_lfw(args: argparse.Namespace) -> int:
     summary = run_patch_lfw(args.out, methods=methods, model=args.model, weights=args.weights, dataset=args.dataset,
                             n_pairs=args.pairs, folds=lfw_folds(args.folds), seed=args.seed, jpeg=args.jpeg, rule=args.rule,
                             threshold=args.threshold, method_params=_method_params(args.param), data=args.data,
-                            progress=not args.quiet, write=False)
+                            progress=not args.quiet, write=False, threads=args.threads, **executor_kwargs(args))
     summary["command"] = _command_line(args)
     files = write_summary(summary, summary["report_dir"])
     t = summary["table1"]
@@ -116,7 +116,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     g = bsub.add_parser("patch-lfw-generate", help="generate Patch-LFW for a model's crop geometry (lossless .npz, masks, hash)")
     _add_common(g, "folder to write the data set into (manifest.json, fold-NN.npz)")
     g.add_argument("--cache", default=None, help="detection cache file (default ~/.cache/xaiface/detections.sqlite)")
-    add_workers_arg(g, help="detection processes for cache misses (default 2)")
+    add_executor_args(g, workers_help="detection processes for cache misses (default 2)")
     g.set_defaults(func=cmd_generate)
 
     r = bsub.add_parser("patch-lfw", help="Table 1, DPR curves and AUCs, deletion/insertion and localisation; resumable")
@@ -133,5 +133,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     r.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the clean EER threshold)")
     r.add_argument("--param", action="append", default=None, metavar="METHOD.NAME=VALUE",
                    help="explainer parameter, repeatable (e.g. corrrise.n_masks=300)")
-    add_threads_arg(r, help="torch intra-op threads (default torch's; 1 is faster on a CPU shared with other jobs)")
+    add_threads_arg(r, help="torch intra-op threads of each process that computes pairs (default: this process's "
+                           "torch default locally, 1 on Dask workers; 1 is faster on a CPU shared with other jobs)")
+    add_executor_args(r, workers_help="processes computing pairs (default: this process)")
     r.set_defaults(func=cmd_patch_lfw)

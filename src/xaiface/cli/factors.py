@@ -21,8 +21,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from .args import (
+    add_executor_args,
     add_data_arg, add_detector_arg, add_flip_arg, add_folds_arg, add_model_arg, add_out_arg, add_pairs_per_fold_arg,
-    add_quiet_arg, add_weights_arg, add_workers_arg, lfw_folds, subparsers_of,
+    add_quiet_arg, add_weights_arg, executor_kwargs, lfw_folds, subparsers_of,
 )
 
 
@@ -130,8 +131,8 @@ def cmd_study_factors(args: argparse.Namespace) -> int:
                          weights=args.weights, detector=args.detector, flip=args.flip, apply=args.apply,
                          reuse_landmarks=args.reuse_landmarks, folds=lfw_folds(args.folds),
                          pairs_per_fold=args.pairs_per_fold, drift_pairs=args.drift_pairs, data=args.data,
-                         workers=args.workers, max_new_images=args.max_new_images, plugins=specs,
-                         progress=not args.quiet)
+                         max_new_images=args.max_new_images, plugins=specs, progress=not args.quiet,
+                         **executor_kwargs(args))
     print(Path(args.out, "summary.md").read_text())
     if not s["complete"]:
         print("partial: run the same command again to resume")
@@ -197,7 +198,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_weights_arg(s)
     add_detector_arg(s)
     add_flip_arg(s)
-    add_workers_arg(s, help="processes for transform + detection (default 2)")
+    add_executor_args(s, workers_help="processes for transform + detection (default 2)")
     add_data_arg(s)
     add_quiet_arg(s)
     _plugin_args(s)

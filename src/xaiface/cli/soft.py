@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .args import (
     FLIP_STUDY_HELP, add_data_arg, add_detector_arg, add_flip_arg, add_folds_arg, add_model_arg, add_out_arg,
     add_pairs_per_fold_arg, add_pipeline_args, add_quiet_arg, add_same_args, add_threads_arg, add_threshold_arg,
-    lfw_folds, pipeline_from_args, set_torch_threads, subparsers_of, threshold_value,
+    add_executor_args, executor_kwargs, lfw_folds, pipeline_from_args, set_torch_threads, subparsers_of, threshold_value,
 )
 
 
@@ -127,7 +127,7 @@ def cmd_eval_soft(args: argparse.Namespace) -> int:
     _threads(args)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     rep = evaluate_estimators(args.out, sets=sets, data=args.data, limit=args.limit, folds=args.cv_folds,
-                              cache=not args.no_cache, progress=not args.quiet)
+                              cache=not args.no_cache, progress=not args.quiet, **executor_kwargs(args))
     print(rep["table"])
     if "utkface" in rep:
         bad = rep["utkface"]["malformed_names"]
@@ -227,6 +227,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_out_arg(e)
     e.add_argument("--sets", default="lfw,utkface,vip", help="comma-separated: lfw, utkface, vip")
     e.add_argument("--limit", type=int, default=None, help="at most N images per set (random, seed 0)")
+    add_executor_args(e, workers_help="detection processes (default 2)")
     e.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on VIP_attribute (default 5)")
     e.add_argument("--no-cache", action="store_true")
     _common(e, body_mass=False)

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .args import detector_kwargs, lfw_folds, pipeline_from_args
+from .args import detector_kwargs, executor_kwargs, lfw_folds, pipeline_from_args
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -21,8 +21,8 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     det_kwargs = detector_kwargs(args)
     rep = run_lfw_eval(args.out, model=args.model, weights=args.weights, detector=args.detector,
                        detector_kwargs=det_kwargs, select=args.select, flip=args.flip, data=args.data,
-                       cache=args.cache if args.cache else False, workers=args.workers,
-                       folds=lfw_folds(args.folds),
+                       cache=args.cache if args.cache else False, folds=lfw_folds(args.folds),
+                       **executor_kwargs(args),
                        pairs_per_fold=args.pairs_per_fold,
                        write_thresholds=args.write_thresholds, progress=not args.quiet)
     print(rep["summary"])

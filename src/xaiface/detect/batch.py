@@ -1,101 +1,54 @@
-"""Detection over many photos: cache first, then the misses on the one worker pool, with progress.
+"""Detection over many photos: cache first, then the misses on the run's executor, with progress.
 
-:class:`PhotoPool` is the project's one pool of worker processes for per-photo work (detection
-here; transform + detection in the factor studies): spawned processes with one torch and OpenCV
-thread each, each keeping one detector (:func:`worker_detector`); ``workers=0`` runs the same
-functions in this process. A photo that cannot be read is recorded (with its error message) and
+Per-photo work (detection here; transform + detection in the factor studies) runs on the one
+executor of data-set runs (:mod:`xaiface.executor`): in this process, or on Dask workers, each
+process keeping one detector per configuration (:func:`worker_detector`) and running with one
+torch and OpenCV thread. A photo that cannot be read is recorded (with its error message) and
 the run goes on.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
-
-import multiprocessing as mp
+from typing import Any, Iterable
 
 from ..errors import XaifaceError
+from ..executor import Executor, get_executor, state_key, worker_state
 from ..io import array_sha256, load_image
 from ..types import DetectedFace
 from .base import Detector, get_detector
 from .cache import DetectionCache, settings_hash
 
-_WORKER: dict[str, Any] = {}
+_DEFAULT_DETECTOR: list[tuple[str, dict[str, Any]]] = [("dlib-hog", {})]
 
 
-def _configure(detector: str, kwargs: dict[str, Any]) -> None:
-    _WORKER["config"] = (detector, dict(kwargs))
-    _WORKER.pop("det", None)
+def use_detector(detector: str, kwargs: dict[str, Any] | None = None) -> None:
+    """Make ``detector`` this process's default for :func:`worker_detector` (tasks that carry no detector)."""
+    _DEFAULT_DETECTOR[0] = (detector, dict(kwargs or {}))
 
 
-def _init_worker(detector: str, kwargs: dict[str, Any], setup: Callable[..., None] | None,
-                 setup_args: tuple[Any, ...]) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    if setup is not None:
-        setup(*setup_args)
-    _configure(detector, kwargs)
+def worker_detector(detector: str | None = None, kwargs: dict[str, Any] | None = None) -> Detector:
+    """This process's detector of that configuration (default: :func:`use_detector`'s), built on first use."""
+    name, kw = (detector, dict(kwargs or {})) if detector is not None else _DEFAULT_DETECTOR[0]
+    return worker_state(state_key("detector", name, kw), lambda: get_detector(name, **kw))
 
 
-def worker_detector() -> Detector:
-    """The detector of this worker (or of this process for ``workers=0``), built on first use."""
-    if "det" not in _WORKER:
-        name, kwargs = _WORKER.get("config", ("dlib-hog", {}))
-        _WORKER["det"] = get_detector(name, **kwargs)
-    return _WORKER["det"]
+def photo_executor(workers: int | None = None, executor: str | Executor | None = None, scheduler: str | None = None,
+                   setup: Any = None, setup_args: Any = ()) -> Executor:
+    """The executor of a per-photo run: ``workers`` Dask processes on 127.0.0.1 (``0``: this
+    process), the cluster of ``scheduler``, or ``executor`` itself (see :func:`xaiface.executor.get_executor`)."""
+    if isinstance(executor, Executor):
+        return executor
+    if executor is None and scheduler is None and not workers:
+        executor = "local"
+    return get_executor(executor, workers=workers, scheduler=scheduler, threads=1, setup=setup, setup_args=setup_args)
 
 
-class PhotoPool:
-    """Worker processes for per-photo functions, each with its own detector.
-
-    Args:
-        workers: processes (``0``: run in this process, no pool).
-        detector, detector_kwargs: the detector :func:`worker_detector` gives in each worker.
-        setup, setup_args: a module-level function run once in each worker process before any
-            task, e.g. to register plug-ins (not run for ``workers=0``: this process has its own).
-    """
-
-    def __init__(self, workers: int, detector: str = "dlib-hog", detector_kwargs: dict[str, Any] | None = None,
-                 setup: Callable[..., None] | None = None, setup_args: Sequence[Any] = ()):
-        kwargs = dict(detector_kwargs or {})
-        self.workers = int(workers)
-        self._ex: ProcessPoolExecutor | None = None
-        if self.workers > 0:
-            self._ex = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                           initargs=(detector, kwargs, setup, tuple(setup_args)))
-        else:
-            _configure(detector, kwargs)
-
-    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any], chunksize: int = 4) -> Iterator[Any]:
-        """``fn(task)`` for each task, results in task order (``fn`` must be a module-level function)."""
-        if self._ex is None:
-            return (fn(t) for t in tasks)
-        return self._ex.map(fn, tasks, chunksize=chunksize)
-
-    def close(self) -> None:
-        if self._ex is not None:
-            self._ex.shutdown(wait=True, cancel_futures=True)
-            self._ex = None
-
-    def __enter__(self) -> "PhotoPool":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def _detect_path(path: str) -> tuple[str, list[dict] | None, str | None, str | None]:
+def _detect_path(task: tuple[str, str, dict[str, Any]]) -> tuple[str, list[dict] | None, str | None, str | None]:
+    path, detector, kwargs = task
     try:
         img = load_image(path)
-        faces = worker_detector().detect(img)
+        faces = worker_detector(detector, kwargs).detect(img)
         return path, [f.to_dict() for f in faces], array_sha256(img), None
     except XaifaceError as e:
         return path, None, None, str(e)
@@ -110,11 +63,15 @@ class BatchDetections:
 
 
 def detect_many(paths: Iterable[str | os.PathLike], detector: str = "dlib-hog", detector_kwargs: dict[str, Any] | None = None,
-                cache: DetectionCache | None = None, workers: int | None = None, progress: bool = True) -> BatchDetections:
+                cache: DetectionCache | None = None, workers: int | None = None, progress: bool = True,
+                executor: str | Executor | None = None, scheduler: str | None = None) -> BatchDetections:
     """Detect every face in each photo.
 
     Args:
-        workers: detection processes for the cache misses (default 2; ``0``: in this process).
+        workers: detection processes for the cache misses (default 2, a local Dask cluster;
+            ``0``: in this process).
+        executor, scheduler: another executor (see :func:`photo_executor`); an
+            :class:`~xaiface.executor.Executor` given here is used and left open.
     Returns:
         :class:`BatchDetections`: all faces per path (possibly an empty list), errors per path.
         Faces are rounded as the cache stores them whichever way they were computed.
@@ -144,9 +101,11 @@ def detect_many(paths: Iterable[str | os.PathLike], detector: str = "dlib-hog", 
         todo = paths
     n_cached = len(faces)
     if todo:
-        with PhotoPool(workers, detector, kwargs) as pool:
-            it = pool.map(_detect_path, todo, chunksize=8)
-            for path, fl, key, err in tqdm(it, total=len(todo), desc=f"detect ({detector})", disable=not progress, unit="img"):
+        ex = photo_executor(workers, executor, scheduler)
+        try:
+            it = ex.map(_detect_path, [(p, detector, dict(kwargs)) for p in todo], chunksize=8)
+            for path, fl, key, err in tqdm(it, total=len(todo), desc=f"detect ({detector}, {ex.describe()})",
+                                           disable=not progress, unit="img"):
                 if err is not None:
                     errors[path] = err
                     continue
@@ -154,4 +113,7 @@ def detect_many(paths: Iterable[str | os.PathLike], detector: str = "dlib-hog", 
                 faces[path] = dets
                 if cache is not None and key is not None and skey is not None:
                     cache.put(key, skey, dets)
+        finally:
+            if ex is not executor:
+                ex.close()
     return BatchDetections(faces, errors, computed=len(todo), cached=n_cached)

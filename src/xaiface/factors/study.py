@@ -104,7 +104,7 @@ def level_key(level: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# per-photo work (runs on the worker pool)
+# per-photo work (runs on the run's executor: this process or Dask workers)
 
 
 def register_plugins(specs: Sequence[dict[str, Any]] | None) -> None:
@@ -135,7 +135,8 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
     """Transform one photo, rerun detection (or reuse the clean face), choose and align the face.
 
     ``task``: path, factor, params, level (``None``: clean), face (the clean face's dict, used when
-    ``reuse`` or for the clean level), fallback_box, select, geometry, reuse.
+    ``reuse`` or for the clean level), fallback_box, select, geometry, reuse, detector (and
+    detector_kwargs; default: the process's :func:`~xaiface.detect.batch.worker_detector`).
     Returns the crop (or an error) with nbytes, pixels, psnr, detected, fallback, face_found.
     """
     from ..align import align_face
@@ -165,7 +166,7 @@ def process_photo(task: dict[str, Any]) -> dict[str, Any]:
             out["detected"] = None if task["level"] is not None else (not clean_face.fallback)
             out["fallback"] = bool(clean_face.fallback)
         else:
-            located = locate_in_image(photo, worker_detector(), select=task["select"], fallback_box=task["fallback_box"],
+            located = locate_in_image(photo, worker_detector(task.get("detector"), task.get("detector_kwargs")), select=task["select"], fallback_box=task["fallback_box"],
                                       source=task["path"])
             face = located.face
             out["detected"], out["fallback"] = located.detected, not located.detected
@@ -315,7 +316,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
                      pairs_per_fold: int | None = None, drift_pairs: int = 300, data: str | os.PathLike | None = None,
                      cache: str | os.PathLike | bool = True, workers: int | None = None, batch_size: int = 64,
                      max_new_images: int | None = None, plugins: Sequence[dict[str, Any]] | None = None,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, executor: Any = None, scheduler: str | None = None) -> dict[str, Any]:
     """Run (or resume) a study; returns its summary (also ``summary.json``, ``summary.md``, ``curves.png``).
 
     Args:
@@ -325,7 +326,9 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
         apply: ``"both"`` or ``"probe"``. reuse_landmarks: see the module docstring.
         folds: 0-based folds. pairs_per_fold: balanced subset per fold (``None``: all).
         drift_pairs: size of the xSSAB drift subset (``0``: no drift).
-        workers: processes for transform + detection (default 2; ``0`` runs in this process).
+        workers: processes for transform + detection (default 2, a local Dask cluster; ``0`` runs
+            in this process).
+        executor, scheduler: another executor (see :func:`xaiface.executor.get_executor`).
         max_new_images: stop at the first batch boundary after this many newly computed photos
             (the summary is then partial and says so: ``complete`` is false).
         plugins: plug-in codec specs (see :func:`register_plugins`), registered here and in workers.
@@ -335,7 +338,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     from tqdm import tqdm
 
     from ..datasets import LFW, select_fold_pairs
-    from ..detect.batch import PhotoPool
+    from ..detect.batch import photo_executor
     from ..detect.fallback import median_box
     from ..io.hashing import weights_digest
     from ..models.registry import get_model
@@ -375,7 +378,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
     transformed = paths if apply == "both" else sorted({str(p.path_b) for p in pairs})
     geometry = fr.spec.preprocessing.geometry
     chosen = locate_faces(paths, detector=detector, select=select, fallback="median", cache=cache, workers=workers,
-                          progress=progress).require_all("photos")
+                          executor=executor, scheduler=scheduler, progress=progress).require_all("photos")
     # every clean photo had a face: the median of the chosen boxes still serves the transformed photos
     box = chosen.fallback_box if chosen.fallback_box is not None else median_box(chosen.faces.values())
     fallback_box = [float(v) for v in box]
@@ -387,7 +390,8 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
 
     def base_task(path: str, level: float | None) -> dict[str, Any]:
         return {"path": path, "factor": factor, "params": params, "level": level, "face": chosen.faces[path].to_dict(),
-                "fallback_box": fallback_box, "select": select, "geometry": geometry, "reuse": bool(reuse_landmarks)}
+                "fallback_box": fallback_box, "select": select, "geometry": geometry, "reuse": bool(reuse_landmarks),
+                "detector": detector}
 
     def embed_rows(rows: list[dict[str, Any]]) -> None:
         ok = [r for r in rows if r["crop"] is not None]
@@ -420,7 +424,8 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
                     break
                 continue
             if pool is None:
-                pool = PhotoPool(workers, detector, setup=register_plugins, setup_args=(list(plugins or []),))
+                pool = photo_executor(workers, executor, scheduler, setup=register_plugins,
+                                      setup_args=(list(plugins or []),))
             it = iter(pool.map(process_photo, [base_task(p, level) for b in batches for p in b], chunksize=4))
             bar = tqdm(total=sum(map(len, batches)), desc=f"{factor} {lk}", disable=not progress, unit="img")
             for b in batches:
@@ -435,7 +440,7 @@ def run_factor_study(out_dir: str | os.PathLike, factor: str, levels: Sequence[f
         if complete and drift_set:
             _run_drift(store, key, cfg, levels, drift_set, base_task, fr, progress)
     finally:
-        if pool is not None:
+        if pool is not None and pool is not executor:
             pool.close()
 
     summary = summarise(store, key, cfg, levels, pairs, drift_set, transformed, info)

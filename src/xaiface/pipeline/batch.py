@@ -4,7 +4,7 @@ Every data-set run (``xaiface eval lfw``, Patch-LFW, LIBF, the factor studies, t
 runs) goes through these steps; the drivers keep only their own science.
 
 1. :func:`locate_faces`: detect every photo through the detection cache, the cache misses on the
-   one worker pool (:func:`~xaiface.detect.batch.detect_many`); choose one face per photo
+   run's executor (:func:`~xaiface.detect.batch.detect_many`, :mod:`xaiface.executor`); choose one face per photo
    (``select``: ``center``, ``largest`` or ``score``). **Fallback** for a photo without a
    detection, instead of dropping it: ``"median"`` (default) the median selected box of the run
    (LFW's centred photos; if no photo of the run has a face, the whole photo), or ``"image"`` the
@@ -113,7 +113,7 @@ def _whole_photo(image: np.ndarray) -> np.ndarray:
 def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-hog",
                  detector_kwargs: Mapping[str, Any] | None = None, select: str = "center",
                  fallback: str = "median", cache: Any = True, workers: int | None = None,
-                 progress: bool = True) -> FaceBatch:
+                 progress: bool = True, executor: Any = None, scheduler: str | None = None) -> FaceBatch:
     """Detect every photo and keep one face each (see the module docstring).
 
     Args:
@@ -123,8 +123,10 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
         fallback: ``"median"`` or ``"image"`` (see :data:`FALLBACKS`).
         cache: the detection cache: ``True`` (default location), a path, a
             :class:`~xaiface.detect.cache.DetectionCache`, or ``False``/``None``.
-        workers: detection processes for the cache misses (default 2; runs of at most
-            :data:`IN_PROCESS_BELOW` photos detect in this process).
+        workers: detection processes for the cache misses (default 2, a local Dask cluster; runs
+            of at most :data:`IN_PROCESS_BELOW` photos detect in this process).
+        executor, scheduler: the run's executor instead (:func:`xaiface.executor.get_executor`;
+            an :class:`~xaiface.executor.Executor` object is used and left open).
     Returns:
         a :class:`FaceBatch`; unreadable photos are in its ``errors``.
     """
@@ -137,8 +139,9 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
     kwargs = dict(detector_kwargs or {})
     det_cache = cache if isinstance(cache, DetectionCache) else (
         None if cache is False or cache is None else DetectionCache(None if cache is True else cache))
-    found = detect_many(paths, detector, kwargs, cache=det_cache, workers=0 if len(paths) <= IN_PROCESS_BELOW else workers,
-                        progress=progress)
+    small = len(paths) <= IN_PROCESS_BELOW and executor is None and scheduler is None
+    found = detect_many(paths, detector, kwargs, cache=det_cache, workers=0 if small else workers, progress=progress,
+                        executor=executor, scheduler=scheduler)
     out = FaceBatch({}, {p: found.faces[p] for p in paths if p in found.faces}, errors=dict(found.errors),
                     detections_computed=found.computed, detections_cached=found.cached)
     for p, fs in out.detections.items():

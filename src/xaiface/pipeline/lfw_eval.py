@@ -43,7 +43,7 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
                  select: str = "center", flip: bool = True, data: str | os.PathLike | None = None,
                  cache: str | os.PathLike | None | bool = True, workers: int | None = None,
                  folds: list[int] | None = None, pairs_per_fold: int | None = None, write_thresholds: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, executor: Any = None, scheduler: str | None = None) -> dict[str, Any]:
     """Run the protocol; returns the report dict (also written to ``out_dir/report.json``).
 
     Args:
@@ -51,6 +51,7 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
         pairs_per_fold: keep only the first ``k/2`` genuine and ``k/2`` impostor pairs of each
             fold (quick runs and tests); default all 600.
         write_thresholds: store the calibration as the model's packaged thresholds.
+        workers, executor, scheduler: where detection runs (:func:`xaiface.pipeline.batch.locate_faces`).
     """
     from ..verify.plots import plot_det, plot_roc, plot_score_histograms
 
@@ -70,7 +71,8 @@ def run_lfw_eval(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", weig
     t_det = time.perf_counter()
     # one face per photo for each strategy; photos without a face share the median-box fallback of `select`
     located = locate_faces(paths, detector=detector, detector_kwargs=det_kwargs, select=select, fallback="median",
-                           cache=det_cache, workers=workers, progress=progress).require_all("LFW images")
+                           cache=det_cache, workers=workers, executor=executor, scheduler=scheduler,
+                           progress=progress).require_all("LFW images")
     t_det = time.perf_counter() - t_det
     chosen = {s: located if s == select else located.reselect(s) for s in ("center", "largest")}
     no_face = sorted(located.no_face)

@@ -68,13 +68,15 @@ def _limit(items: list, limit: int | None, seed: int = 0) -> list:
 
 def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SETS, data: str | os.PathLike | None = None,
                         limit: int | None = None, folds: int = 5, cache: Any = True, progress: bool = True,
-                        seed: int = 0) -> dict[str, Any]:
+                        seed: int = 0, workers: int | None = None, executor: Any = None,
+                        scheduler: str | None = None) -> dict[str, Any]:
     """Evaluate the gender, age and body-mass estimators (see the module docstring).
 
     Args:
         sets: any of ``"lfw"``, ``"utkface"``, ``"vip"``.
         limit: at most this many images per set, drawn at random with ``seed`` (quick runs).
         folds: cross-validation folds for VIP_attribute.
+        workers, executor, scheduler: where detection runs (:func:`xaiface.pipeline.batch.locate_faces`).
     """
     from ..pipeline.batch import locate_faces
     from .batch import estimate_traits
@@ -91,6 +93,7 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
     out.mkdir(parents=True, exist_ok=True)
     store = open_store(cache if cache is not True else None)
     det_cache = cache is not False
+    run_on = {"workers": workers, "executor": executor, "scheduler": scheduler}
     report: dict[str, Any] = {"sets": list(sets), "limit": limit}
     md = ["| data set | measure | value |", "|---|---|---|"]
 
@@ -100,7 +103,7 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
         lfw = LFW(data)
         genders = lfw.genders()
         paths = _limit([str(p) for n in lfw.identities() for p in lfw.images_of(n)], limit, seed)
-        loc = locate_faces(paths, select="center", fallback="median", cache=det_cache, progress=progress)
+        loc = locate_faces(paths, select="center", fallback="median", cache=det_cache, progress=progress, **run_on)
         tr, errors = estimate_traits([DlibGenderEstimator()], loc.faces, store=store, progress=progress, desc="gender (LFW)")
         ok = [p for p in paths if p in tr]
         labels = [genders.get(Path(p).name, "unlabelled") for p in ok]
@@ -120,7 +123,7 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
             warnings.simplefilter("ignore")
             items = _limit(utk.items(), limit, seed)
         paths = [str(it.path) for it in items]
-        loc = locate_faces(paths, select="center", fallback="image", cache=det_cache, progress=progress)
+        loc = locate_faces(paths, select="center", fallback="image", cache=det_cache, progress=progress, **run_on)
         tr, errors = estimate_traits([DlibGenderEstimator(), DlibAgeEstimator()], loc.faces, store=store,
                                      progress=progress, desc="gender, age (UTKFace)")
         ok = [(p, it) for p, it in zip(paths, items) if p in tr]
@@ -160,7 +163,7 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
         from ..datasets import VIPAttribute
 
         by_path = {str(it.path): it for it in VIPAttribute(data).items()}
-        loc = locate_faces(d["paths"], select="center", fallback="image", cache=det_cache, progress=False)
+        loc = locate_faces(d["paths"], select="center", fallback="image", cache=det_cache, progress=False, **run_on)
         tr, _ = estimate_traits([DlibGenderEstimator()], loc.faces, store=store, progress=progress, desc="gender (VIP)")
         acc = gender_accuracy([tr[p]["gender"].value for p in d["paths"] if p in tr],
                               [by_path[p].gender for p in d["paths"] if p in tr])
