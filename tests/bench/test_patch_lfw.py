@@ -98,9 +98,15 @@ def test_tampered_chunk_fails_verification(small_ds, tmp_path):
     arrays = dict(ds.fold(0).arrays)
     arrays["patched"] = arrays["patched"].copy()
     arrays["patched"][0, 0, 0, 0] ^= 1
-    np.savez_compressed(root / "fold-01.npz", **arrays)
+    (chunk,) = ds.chunks
+    np.savez_compressed(root / chunk.file, **arrays)
     with pytest.raises(DatasetError, match="differ"):
         PatchLFW(root).verify()
+    with pytest.raises(DatasetError, match=f"{chunk.file}: arrays \\['patched'\\] differ"):
+        PatchLFW(root).fold(0)  # checked on every read, not only by verify()
+    (root / chunk.file).write_bytes(b"not an npz")
+    with pytest.raises(DatasetError, match=f"{chunk.file}: unreadable Patch-LFW chunk"):
+        PatchLFW(root).fold(0)
     with pytest.raises(DatasetError, match="no Patch-LFW manifest"):
         PatchLFW(tmp_path / "nothing")
 

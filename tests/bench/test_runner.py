@@ -57,15 +57,17 @@ def test_uninterrupted_run(uninterrupted):
     assert json.loads((out / "4pairs" / "summary.json").read_text())["table1"]["threshold"] == pytest.approx(t["threshold"])
 
 
-def test_protocol_steps_score_exactly_as_table1(uninterrupted):
+def test_protocol_steps_score_exactly_as_table1(uninterrupted, small_ds, dlib_model):
     # one scoring path: the DPR step that restores everything is the clean pair and the step that
     # restores nothing the patched pair, scored bit for bit as Table 1 scored them, so a pair lying
     # exactly on the EER threshold (an observed clean score) is decided alike on every CPU
     out, s = uninterrupted
     z = np.load(out / "table1-scores.npz")
     row = {int(i): k for k, i in enumerate(z["pair_index"])}
-    th = s["table1"]["threshold"]
-    assert th in set(z["clean"].tolist())  # exact in the summary, not rounded
+    th, t = s["table1"]["threshold"], s["table1"]
+    assert t["eer_threshold"] in set(z["clean"].tolist())  # exact in the summary, not rounded
+    # a partial data set decides at the model's calibrated EER threshold, exactly
+    assert not small_ds.complete and th == dlib_model.spec.threshold("eer", flip=False) != t["eer_threshold"]
     with ResultStore(out / "results.sqlite") as store:
         for r in store.runs():
             for res in store.results(r["run_key"]):
@@ -121,7 +123,7 @@ def test_cli(small_ds, tmp_path, capsys):
                  "--out", str(out), "--quiet"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert "Table 1 (6 pairs)" in printed.out and "random" in printed.out
+    assert "Table 1 (6 pairs, a partial data set)" in printed.out and "calibrated" in printed.out and "random" in printed.out
     md = (out / "2pairs" / "summary.md").read_text()
     assert "xaiface bench patch-lfw --methods random --pairs 2" in md and "| random | 2 |" in md
     assert main(["bench", "patch-lfw", "--methods", "random,nosuch", "--dataset", str(small_ds.root),

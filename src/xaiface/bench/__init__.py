@@ -1,6 +1,7 @@
 """Benchmarks of explanation maps: Patch-LFW (Huber et al., WACV 2024) and its protocols.
 
-* :func:`generate_patch_lfw` / :class:`PatchLFW`: the data set (LFW View 2 with planted patches);
+* :func:`generate_patch_lfw` / :class:`PatchLFW`: the data set (LFW View 2 with planted patches),
+  generated on demand (only the pairs asked for, extended later);
 * :func:`run_patch_lfw`: Table 1, Decision-based Patch Replacement (DPR), deletion / insertion
   and localisation of the planted patches, stored per pair in SQLite and resumable;
 * :mod:`.protocol`: the protocols' maths on plain arrays; :class:`PairScorer`: the batched
@@ -14,14 +15,16 @@ from .._plugins import lazy_exports
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
     ".patch_lfw": (
-        "N_PATCHES", "PatchFold", "PatchLFW", "PatchPair", "generate_patch_lfw", "pair_slots", "patch_plan",
-        "patch_positions", "patch_size_for", "plant_patches", "select_pairs"
+        "N_PATCHES", "PatchChunk", "PatchFold", "PatchLFW", "PatchPair", "PatchPlan", "fallback_box_for",
+        "generate_patch_lfw", "pair_slots", "patch_plan", "patch_positions", "patch_size_for", "plant_patches",
+        "recipe_sha256", "reference_plans", "select_pairs"
     ),
     ".protocol": (
         "DELETION_PERCENTS", "DPR_PERCENTS", "accuracy", "curve_auc", "dpr_masks", "error_rates",
         "label_evidence", "patch_evidence", "pixel_auroc", "pointing_game", "ranked_masks"
     ),
-    ".runner": ("DEFAULT_METHODS", "dataset_embeddings", "run_patch_lfw", "selection_tag", "table1"),
+    ".runner": ("DEFAULT_METHODS", "dataset_dir_for", "dataset_embeddings", "decision_threshold", "patch_lfw_for_run",
+                "run_patch_lfw", "selection_tag", "table1"),
     ".scoring": ("PairScorer", "ScoredPair"),
     ".store": ("PairResult", "ResultStore"),
 }

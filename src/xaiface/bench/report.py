@@ -169,7 +169,8 @@ def summarize(results: dict[str, list[PairResult]], t1: dict[str, Any], selectio
     folds = sorted({q.fold + 1 for q in selection})
     return _clean({
         "model": model,
-        "dataset": {"path": str(dataset.root), "content_sha256": dataset.content_sha256, "geometry": dataset.geometry,
+        "dataset": {"path": str(dataset.root), "content_sha256": dataset.content_sha256, "identity": dataset.identity,
+                    "complete": dataset.complete, "geometry": dataset.geometry,
                     "size": dataset.size, "patch_size": dataset.patch_size, "n_patches": dataset.params["n_patches"],
                     "seed": dataset.params["seed"], "pairs": dataset.n_pairs,
                     "mean_coverage": dataset.manifest.get("mean_coverage")},
@@ -207,7 +208,7 @@ def markdown(summary: dict[str, Any], command: str | None = None) -> str:
         lines += ["```", command, "```", ""]
     lines += [f"Data set: {ds['pairs']} pairs, {ds['geometry']} crops, {ds['n_patches']} patches of {ds['patch_size']} px "
               f"(seed {ds['seed']}, mean coverage {_fmt(ds['mean_coverage'], 3)}), sha256 `{ds['content_sha256'][:16]}`.", "",
-              "## Table 1 (all pairs of the data set)", "",
+              f"## Table 1 ({t.get('scope', 'all pairs of the data set')}; threshold: {t.get('threshold_source', 'clean EER')})", "",
               "| pairs | clean EER | EER threshold | Patch-LFW FMR | Patch-LFW FNMR |", "|---:|---:|---:|---:|---:|",
               f"| {t['n_pairs']} | {_fmt(t['clean_eer'], 4)} | {_fmt(t['threshold'], 4)} | {_fmt(t['patched_fmr'], 3)} | "
               f"{_fmt(t['patched_fnmr'], 3)} |", ""]

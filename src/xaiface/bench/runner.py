@@ -2,10 +2,15 @@
 
 Steps (each resumable):
 
-1. the Patch-LFW folder for the model's geometry (generated on first use, all 6,000 pairs);
-2. embeddings of every clean and patched image of it, once per model (``embeddings-*.npz``);
-3. Table 1: the EER threshold of the clean pairs (:func:`xaiface.verify.eer`, the xSSAB
-   reference's rule) and FMR / FNMR of the patched pairs at it;
+1. the Patch-LFW folder for the model's geometry (:func:`patch_lfw_for_run`: at the default
+   location only the pairs the run selects are generated, and the folder grows when a larger run
+   asks for more);
+2. embeddings of every clean and patched image of it, once per model (``embeddings-*.npz``; a
+   grown folder embeds only its new pairs);
+3. Table 1 (:func:`decision_threshold`): the EER threshold of the clean pairs
+   (:func:`xaiface.verify.eer`, the xSSAB reference's rule) when the folder holds all 6,000 pairs
+   (or is of the older complete format), else the model's calibrated plain LFW EER threshold; and
+   FMR / FNMR of the patched pairs at it, over the pairs present;
 4. per method and selected pair: the map of the patched image against its partner (only that
    image is explained), then the replace-and-score stage (:class:`.scoring.PairScorer`) and the
    localisation scores; each pair's result is committed to ``results.sqlite`` as it is produced;
@@ -33,7 +38,7 @@ from ..io.files import ensure_dir, load_npz, save_npz_atomic
 from ..models.base import FaceModel
 from ..models.registry import get_model
 from ..models.thresholds import check_threshold
-from .patch_lfw import PatchLFW, generate_patch_lfw, select_pairs
+from .patch_lfw import FORMAT_V1, PatchLFW, PatchPair, generate_patch_lfw, select_pairs
 from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence, pixel_auroc, pointing_game
 from .scoring import PairScorer
 from .store import PairResult, ResultStore
@@ -41,9 +46,82 @@ from .store import PairResult, ResultStore
 DEFAULT_METHODS = ("xssab", "gradient", "random")
 
 
-def dataset_dir_for(out_dir: str | os.PathLike, geometry: str) -> Path:
-    """Default Patch-LFW folder of a benchmark folder: ``<out>/patch-lfw-<geometry>``."""
-    return Path(out_dir) / f"patch-lfw-{geometry}"
+def dataset_dir_for(out_dir: str | os.PathLike, geometry: str, reference_rules: bool = False) -> Path:
+    """Default Patch-LFW folder of a benchmark folder: ``<out>/patch-lfw-<geometry>``, or
+    ``<out>/patch-lfw-<geometry>-reference`` for the reference's generator rules."""
+    return Path(out_dir) / f"patch-lfw-{geometry}{'-reference' if reference_rules else ''}"
+
+
+def patch_lfw_for_run(out_dir: str | os.PathLike, model: FaceModel, *, dataset: str | os.PathLike | None = None,
+                      generate: bool = True, seed: int = 0, data: str | os.PathLike | None = None,
+                      n_pairs: int | None = None, folds: Iterable[int] | None = None, progress: bool = True,
+                      reference_rules: bool = False, executor: Any = None) -> tuple[PatchLFW, list[PatchPair]]:
+    """The data set of a run and the run's pairs of it.
+
+    At the default location (:func:`dataset_dir_for`, ``dataset`` not given, ``generate``) the
+    folder is generated on demand: only the pairs that ``n_pairs`` / ``folds`` select among
+    LFW's 6,000 (:func:`.patch_lfw.select_pairs`) are added when missing, and those are the run's
+    pairs. An older-format folder there, or a ``dataset`` folder, is used as it is, and the run's
+    pairs are selected among the pairs it holds (as before).
+
+    Args:
+        out_dir: the benchmark folder. model: the face model (its geometry names the folder).
+        dataset: an explicit Patch-LFW folder (never extended). generate: generate at the
+            default location (default True). seed: the generator's seed.
+        data, n_pairs, folds, progress: as :func:`run_patch_lfw`.
+        reference_rules: the reference's generator rules (:func:`.patch_lfw.reference_plans`), in
+            their own default folder.
+        executor: where a generation detects photos (default: its own, see :func:`.patch_lfw.generate_patch_lfw`).
+    Raises:
+        DatasetError: no Patch-LFW at ``dataset`` (or at the default location with ``generate`` off).
+        ConfigError: a bad ``n_pairs`` / ``folds`` (before any work), or a folder of another geometry.
+    """
+    geometry = model.spec.preprocessing.geometry
+    ds_dir = Path(dataset) if dataset is not None else dataset_dir_for(out_dir, geometry, reference_rules)
+    manifest = ds_dir / "manifest.json"
+    if dataset is None and generate and not (manifest.is_file() and PatchLFW(ds_dir).format == FORMAT_V1):
+        from ..datasets import LFW
+
+        wanted = {q.index for q in select_pairs(LFW(data).pairs(), n_pairs, folds)}
+        ds = generate_patch_lfw(ds_dir, model=model.spec.name, seed=seed, data=data, n_pairs=n_pairs, folds=folds,
+                                progress=progress, reference_rules=reference_rules, executor=executor)
+        selection: list[PatchPair] | None = [q for q in ds.pairs if q.index in wanted]
+    else:
+        if not manifest.is_file():
+            raise DatasetError(f"{ds_dir}: no Patch-LFW there; run `xaiface bench patch-lfw-generate --out {ds_dir}`")
+        ds, selection = PatchLFW(ds_dir), None
+    if ds.geometry != geometry:
+        raise ConfigError(f"{ds_dir} holds {ds.geometry} crops, but model {model.spec.name} takes {geometry} crops")
+    if selection is None:
+        selection = select_pairs(ds.pairs, n_pairs, folds)  # a bad --pairs / --folds fails before any work
+    return ds, selection
+
+
+def decision_threshold(ds: PatchLFW, model: FaceModel, threshold: float | None = None) -> tuple[float | None, str]:
+    """The benchmark's decision threshold for ``ds``: ``(value, source)``; ``None``: the clean EER
+    threshold of the pairs (computed by :func:`table1`).
+
+    * ``threshold`` given: it (``"user"``);
+    * a folder with all 6,000 pairs, or of the older format (whose stores keep their run keys):
+      the clean EER threshold of its pairs (the reference's rule);
+    * a partial folder: the model's calibrated plain LFW EER threshold,
+      ``model.spec.threshold("eer", flip=False)``, which a few pairs could not estimate. (For
+      dlib-resnet it is the same EER operating point as the full set's clean EER threshold, from
+      ``xaiface eval lfw``, and 8.1e-8 above it: 0.9042537212 vs 0.9042536398.)
+
+    Raises:
+        ConfigError: a partial folder and a model without a calibrated plain EER threshold.
+    """
+    if threshold is not None:
+        return check_threshold(threshold), "user"
+    if ds.complete or ds.format == FORMAT_V1:
+        return None, "clean EER (xaiface.verify.eer)"
+    try:
+        return model.spec.threshold("eer", flip=False), "calibrated plain LFW EER threshold of the model"
+    except ConfigError as e:
+        raise ConfigError(f"{ds.root} holds {ds.n_pairs} of the {ds.manifest.get('lfw_pairs_total', 6000)} pairs, too few "
+                          f"for a threshold of its own, and {e}; pass --threshold, or run on the full set "
+                          "(without --pairs / --folds)") from None
 
 
 def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: bool = False, rule: str = "bound",
@@ -70,58 +148,98 @@ def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLik
                        progress: bool = True) -> dict[str, np.ndarray]:
     """Normalised embeddings of every pair's clean first, clean second and patched first image.
 
-    Cached in ``<out>/embeddings-<model>-<key>.npz`` (key: model, weights and data set hash);
-    each distinct clean photo is embedded once. Returns arrays ``pair_index``, ``same``,
-    ``e_a``, ``e_b``, ``e_patched`` in pair order.
+    Cached in ``<out>/embeddings-<model>-<key>.npz`` (key: model, weights and the data set's
+    :attr:`~.patch_lfw.PatchLFW.identity`, which fixes every pair's arrays, so the rows of a
+    folder that has grown since stay valid): only pairs without a row are embedded (fold by fold,
+    each distinct clean photo once) and the file is replaced by the union. Returns arrays
+    ``pair_index``, ``same``, ``e_a``, ``e_b``, ``e_patched`` of the folder's pairs in pair order.
+
+    For an on-demand folder every forward holds exactly ``batch_size`` images (the last batch
+    padded with black images, whose embeddings are dropped): a CPU forward's last bits depend on
+    the batch's size (2.7e-7 seen between batches of 2 and 4), so without it a pair's embeddings,
+    and its results, would depend on which pairs were embedded with it, i.e. on how the folder
+    grew. Older-format folders embed as before (their stores keep their values).
     """
     from tqdm import tqdm
 
-    key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.content_sha256])
+    key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.identity])
     path = Path(out_dir) / f"embeddings-{model.spec.name}-{key}.npz"
+    dim = model.spec.embedding_size
+    have: dict[str, np.ndarray] = {k: np.zeros((0, dim) if k.startswith("e_") else 0, dtype=d)
+                                   for k, d in (("pair_index", np.int64), ("same", bool), ("e_a", np.float32),
+                                                ("e_b", np.float32), ("e_patched", np.float32))}
     if path.is_file():
         try:
-            return _checked_embeddings(load_npz(path), ds.n_pairs, model.spec.embedding_size, path)
+            have = _checked_embeddings(load_npz(path), None, dim, path)
         except StorageError as e:  # damaged, truncated or of another shape: computed again (and replaced)
             warnings.warn(f"{e}; computing the embeddings again", stacklevel=2)
+    row = {int(i): k for k, i in enumerate(have["pair_index"])}
+    padded = ds.format != FORMAT_V1
+    wanted = [q.index for q in ds.pairs]
+    if list(row) == wanted:
+        return have  # the common case, as it was stored
     photo_emb: dict[tuple[str, int], np.ndarray] = {}
+    for q in ds.pairs:  # photos embedded before, for the new pairs that show them again
+        if q.index in row:
+            photo_emb.setdefault((q.name_a, q.num_a), have["e_a"][row[q.index]])
+            photo_emb.setdefault((q.name_b, q.num_b), have["e_b"][row[q.index]])
     index, same, e_a, e_b, e_p = [], [], [], [], []
-    bar = tqdm(total=ds.n_pairs, desc=f"embed Patch-LFW ({model.spec.name})", unit="pair", disable=not progress)
-    by_index = {q.index: q for q in ds.pairs}
-    for f in ds.folds:
+    todo = [q for q in ds.pairs if q.index not in row]
+    bar = tqdm(total=len(todo), desc=f"embed Patch-LFW ({model.spec.name})", unit="pair", disable=not progress)
+    for f in sorted({q.fold for q in todo}):
         fold = ds.fold(f)
-        idx = [int(i) for i in fold.arrays["pair_index"]]
-        qs = [by_index[i] for i in idx]
+        qs = [q for q in todo if q.fold == f]
+        sel = np.asarray([fold.row[q.index] for q in qs])
         need: dict[tuple[str, int], np.ndarray] = {}
-        for q, ca, cb in zip(qs, fold.arrays["clean_a"], fold.arrays["clean_b"]):
+        for q, ca, cb in zip(qs, fold.arrays["clean_a"][sel], fold.arrays["clean_b"][sel]):
             for key_, crop in (((q.name_a, q.num_a), ca), ((q.name_b, q.num_b), cb)):
                 if key_ not in photo_emb and key_ not in need:
                     need[key_] = crop
         if need:
             keys = list(need)
-            embs = model.embed(np.stack([need[k] for k in keys]), batch_size=batch_size)
+            embs = _embed(model, np.stack([need[k] for k in keys]), batch_size, padded)
             photo_emb.update(zip(keys, embs))
-        e_p.append(model.embed(fold.arrays["patched"], batch_size=batch_size))
+        e_p.append(_embed(model, fold.arrays["patched"][sel], batch_size, padded))
         for q in qs:
             index.append(q.index)
             same.append(q.same)
             e_a.append(photo_emb[(q.name_a, q.num_a)])
             e_b.append(photo_emb[(q.name_b, q.num_b)])
         ds.release(f)
-        bar.update(len(idx))
+        bar.update(len(qs))
     bar.close()
-    out = {"pair_index": np.asarray(index, dtype=np.int64), "same": np.asarray(same, dtype=bool),
+    new = {"pair_index": np.asarray(index, dtype=np.int64), "same": np.asarray(same, dtype=bool),
            "e_a": np.stack(e_a), "e_b": np.stack(e_b), "e_patched": np.concatenate(e_p)}
-    save_npz_atomic(path, **out)
-    return out
+    union = {k: np.concatenate([have[k], new[k]]) for k in new}
+    order = np.argsort(union["pair_index"], kind="stable")
+    union = {k: v[order] for k, v in union.items()}
+    save_npz_atomic(path, **union)
+    pos = {int(i): k for k, i in enumerate(union["pair_index"])}
+    take = np.asarray([pos[i] for i in wanted])
+    return union if len(take) == len(order) else {k: v[take] for k, v in union.items()}
 
 
-def _checked_embeddings(arrays: dict[str, np.ndarray], n_pairs: int, dim: int, path: Path) -> dict[str, np.ndarray]:
-    """``arrays`` when they are :func:`dataset_embeddings`' complete output for ``n_pairs`` pairs of
-    ``dim``-d finite embeddings.
+def _embed(model: FaceModel, crops: np.ndarray, batch_size: int, padded: bool) -> np.ndarray:
+    """``model.embed`` of ``crops``; ``padded``: in forwards of exactly ``batch_size`` images (see
+    :func:`dataset_embeddings`)."""
+    if not padded or len(crops) % batch_size == 0:
+        return model.embed(crops, batch_size=batch_size)
+    fill = np.zeros((batch_size - len(crops) % batch_size, *crops.shape[1:]), dtype=crops.dtype)
+    return model.embed(np.concatenate([crops, fill]), batch_size=batch_size)[:len(crops)]
+
+
+def _checked_embeddings(arrays: dict[str, np.ndarray], n_pairs: int | None, dim: int, path: Path) -> dict[str, np.ndarray]:
+    """``arrays`` when they are :func:`dataset_embeddings`' output for ``n_pairs`` pairs (``None``:
+    any number, one row per pair) of ``dim``-d finite embeddings.
 
     Raises:
-        StorageError: a missing array, another shape or non-finite values (the message says which).
+        StorageError: a missing array, another shape, repeated pairs or non-finite values (the
+            message says which).
     """
+    if n_pairs is None and "pair_index" in arrays:
+        n_pairs = len(arrays["pair_index"])
+        if len(np.unique(arrays["pair_index"])) != n_pairs:
+            raise StorageError(f"{path}: array 'pair_index' repeats pairs; not an embeddings file of this project")
     want = {"pair_index": (n_pairs,), "same": (n_pairs,), "e_a": (n_pairs, dim), "e_b": (n_pairs, dim),
             "e_patched": (n_pairs, dim)}
     for k, shape in want.items():
@@ -134,12 +252,15 @@ def _checked_embeddings(arrays: dict[str, np.ndarray], n_pairs: int, dim: int, p
     return arrays
 
 
-def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[str, Any]:
+def table1(emb: dict[str, np.ndarray], threshold: float | None = None, source: str | None = None,
+           scope: str | None = None) -> dict[str, Any]:
     """Paper Table 1 for one model: clean EER and its threshold, FMR / FNMR on Patch-LFW at it.
 
     Args:
-        emb: :func:`dataset_embeddings`' arrays. threshold: use this one instead of the clean
-            EER threshold (it is still reported).
+        emb: :func:`dataset_embeddings`' arrays (the pairs it is computed over).
+        threshold: use this one instead of the clean EER threshold (which is still reported).
+        source: how to name ``threshold`` (default ``"user"``; :func:`decision_threshold`).
+        scope: what the pairs are, for the report (default ``"all pairs of the data set"``).
     """
     from ..verify import eer, fmr_fnmr, pair_similarity
 
@@ -155,7 +276,8 @@ def table1(emb: dict[str, np.ndarray], threshold: float | None = None) -> dict[s
     fmr_p, fnmr_p = fmr_fnmr(patched, same.astype(int), th)
     return {"n_pairs": int(len(same)), "n_genuine": int(same.sum()), "n_impostor": int((~same).sum()),
             "clean_eer": float(clean_eer), "eer_threshold": float(th_eer), "threshold": th,
-            "threshold_source": "clean EER (xaiface.verify.eer)" if threshold is None else "user",
+            "threshold_source": "clean EER (xaiface.verify.eer)" if threshold is None else source or "user",
+            "scope": scope or "all pairs of the data set",
             "clean_fmr": fmr_c, "clean_fnmr": fnmr_c, "patched_fmr": fmr_p, "patched_fnmr": fnmr_p,
             "scores_clean": clean, "scores_patched": patched}
 
@@ -303,9 +425,10 @@ def _open_executor(executor: Any, workers: int | None, scheduler: str | None, th
 
 def run_config(method: str, params: dict[str, Any], model: FaceModel, ds: PatchLFW, threshold: float, rule: str,
                jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int]) -> dict[str, Any]:
-    """The configuration that names a run (its ``run_key`` is a hash of it)."""
+    """The configuration that names a run (its ``run_key`` is a hash of it); the data set enters by
+    its :attr:`~.patch_lfw.PatchLFW.identity` (the content hash of an older-format folder, as before)."""
     return {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
-            "dataset_sha256": ds.content_sha256, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
+            "dataset_sha256": ds.identity, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
             "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
 
 
@@ -325,13 +448,14 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             generated data set).
         methods: registered explainers (``xaiface explainers``); empty: Table 1 only.
         model, weights: the face model.
-        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, generated with all
-            6,000 pairs when missing and ``generate``).
+        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, where the pairs the
+            run selects are generated when missing and ``generate``, see :func:`patch_lfw_for_run`).
         n_pairs, folds: the evaluated subset (:func:`.patch_lfw.select_pairs`; folds 0-based).
-            Table 1 and the threshold always use every pair of the data set.
+            Table 1 uses every pair of the data set; the threshold is :func:`decision_threshold`'s.
         seed: the random baseline's seed (and the generator's, when it generates).
         jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
-        threshold: override the clean EER threshold (finite, in [-1, 1]; else ConfigError).
+        threshold: override the decision threshold (finite, in [-1, 1]; else ConfigError); needed
+            for a partial data set when the model has no calibrated threshold.
         method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
         on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
         executor, workers, scheduler, threads: where the pairs are computed
@@ -365,65 +489,66 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
     out = ensure_dir(out_dir, "benchmark folder")
     fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
     fr.eval()
-    geometry = fr.spec.preprocessing.geometry
-    ds_dir = Path(dataset) if dataset is not None else dataset_dir_for(out, geometry)
-    if not (ds_dir / "manifest.json").is_file():
-        if dataset is not None or not generate:  # only the default location is generated on demand
-            raise DatasetError(f"{ds_dir}: no Patch-LFW there; run `xaiface bench patch-lfw-generate --out {ds_dir}`")
-        generate_patch_lfw(ds_dir, model=fr.spec.name, seed=seed, data=data, progress=progress)
-    ds = PatchLFW(ds_dir)
-    if ds.geometry != geometry:
-        raise ConfigError(f"{ds_dir} holds {ds.geometry} crops, but model {fr.spec.name} takes {geometry} crops")
-
-    t0 = time.perf_counter()
-    selection = select_pairs(ds.pairs, n_pairs, folds)  # a bad --pairs / --folds fails before any work
-    emb = dataset_embeddings(ds, fr, out, progress=progress)
-    t_emb = time.perf_counter() - t0
-    t1 = table1(emb, threshold)
-    th = t1["threshold"]
-    row_of = {int(i): k for k, i in enumerate(emb["pair_index"])}
-    sel_idx = [q.index for q in selection]
-
-    params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}
-    if "random" in params_all:
-        params_all["random"].setdefault("seed", int(seed))
-    scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
     model_ref = fr if isinstance(model, FaceModel) else str(model)
-    run_keys: dict[str, str] = {}
-    with ResultStore(out / "results.sqlite") as store, _open_executor(executor, workers, scheduler, threads) as ex:
+    ex = _open_executor(executor, workers, scheduler, threads)
+    try:
         if ex.kind != "local" and not isinstance(model_ref, str):
             raise ConfigError("a distributed run needs the model by name (and weights by path), not a model object")
-        for method in methods:
-            params = params_all[method]
-            cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
-            key = _short_hash(cfg)
-            run_keys[method] = key
-            store.register(key, fr.spec.name, method, cfg)
-            done = store.done(key)
-            todo = nested_order([q for q in selection if q.index not in done])
-            if not todo:
-                continue
-            job = PairJob(method, params, model_ref, None if weights is None else str(weights), th, rule, bool(jpeg),
-                          tuple(scorer.dpr_percents), tuple(scorer.deletion_percents))
-            if ex.kind == "local":  # this process's objects, not a second copy of the model
-                worker_state(job.key(), lambda: (get_explainer(method, Verifier(fr, threshold=th), **params), scorer))
-            bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method} [{ex.describe()}]",
-                       unit="pair", disable=not progress, smoothing=0.05)
-            tasks = (PairTask.of(ds.fold(q.fold), q.index, q.same, emb["e_patched"][row_of[q.index]],
-                                 emb["e_a"][row_of[q.index]], emb["e_b"][row_of[q.index]]) for q in todo)
-            try:
-                for _, res in ex.as_completed(evaluate_task, ((job, t) for t in tasks),
-                                              chunksize=chunk_pairs or job.chunksize()):
-                    store.put(key, res)
-                    bar.update(1)
-                    if on_pair is not None:
-                        on_pair(method, res.pair)
-            finally:
-                bar.close()
-                forget_worker_state(job.key())
-        for f in ds.folds:
-            ds.release(f)
-        results = {m: store.results(run_keys[m], sel_idx) for m in methods}
+        ds, selection = patch_lfw_for_run(out, fr, dataset=dataset, generate=generate, seed=seed, data=data,
+                                          n_pairs=n_pairs, folds=folds, progress=progress,
+                                          executor=None if ex.kind == "local" else ex)
+        fixed, source = decision_threshold(ds, fr, threshold)  # a missing calibration fails before the embeddings
+
+        t0 = time.perf_counter()
+        emb = dataset_embeddings(ds, fr, out, progress=progress)
+        t_emb = time.perf_counter() - t0
+        scope = (f"all {ds.n_pairs} pairs of the data set" if ds.complete or ds.format == FORMAT_V1 else
+                 f"{ds.n_pairs} of the {ds.manifest.get('lfw_pairs_total', 6000)} pairs: a partial data set")
+        t1 = table1(emb, fixed, source, scope)
+        th = t1["threshold"]
+        row_of = {int(i): k for k, i in enumerate(emb["pair_index"])}
+        sel_idx = [q.index for q in selection]
+
+        params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}
+        if "random" in params_all:
+            params_all["random"].setdefault("seed", int(seed))
+        scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
+        run_keys: dict[str, str] = {}
+        with ResultStore(out / "results.sqlite") as store:
+            for method in methods:
+                params = params_all[method]
+                cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
+                key = _short_hash(cfg)
+                run_keys[method] = key
+                store.register(key, fr.spec.name, method, cfg)
+                done = store.done(key)
+                todo = nested_order([q for q in selection if q.index not in done])
+                if not todo:
+                    continue
+                job = PairJob(method, params, model_ref, None if weights is None else str(weights), th, rule, bool(jpeg),
+                              tuple(scorer.dpr_percents), tuple(scorer.deletion_percents))
+                if ex.kind == "local":  # this process's objects, not a second copy of the model
+                    worker_state(job.key(), lambda: (get_explainer(method, Verifier(fr, threshold=th), **params), scorer))
+                bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method} [{ex.describe()}]",
+                           unit="pair", disable=not progress, smoothing=0.05)
+                tasks = (PairTask.of(ds.fold(q.fold), q.index, q.same, emb["e_patched"][row_of[q.index]],
+                                     emb["e_a"][row_of[q.index]], emb["e_b"][row_of[q.index]]) for q in todo)
+                try:
+                    for _, res in ex.as_completed(evaluate_task, ((job, t) for t in tasks),
+                                                  chunksize=chunk_pairs or job.chunksize()):
+                        store.put(key, res)
+                        bar.update(1)
+                        if on_pair is not None:
+                            on_pair(method, res.pair)
+                finally:
+                    bar.close()
+                    forget_worker_state(job.key())
+            for f in ds.folds:
+                ds.release(f)
+            results = {m: store.results(run_keys[m], sel_idx) for m in methods}
+    finally:
+        if ex is not executor:
+            ex.close()
     summary = summarize(results, t1, selection, dataset=ds, model=fr.spec.name, rule=rule, jpeg=jpeg,
                         dpr_percents=scorer.dpr_percents, deletion_percents=scorer.deletion_percents,
                         run_keys=run_keys, params=params_all)

@@ -58,13 +58,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..bench.patch_lfw import generate_patch_lfw
 
     ds = generate_patch_lfw(args.out, model=args.model, seed=args.seed, data=args.data, n_pairs=args.pairs,
-                            folds=lfw_folds(args.folds), cache=args.cache if args.cache else True, progress=not args.quiet,
-                            **executor_kwargs(args))
+                            folds=lfw_folds(args.folds), cache=args.cache if args.cache else True,
+                            progress=not args.quiet, reference_rules=args.reference_rules, **executor_kwargs(args))
     m = ds.manifest
-    print(json.dumps({"out": str(ds.root), "pairs": ds.n_pairs, "geometry": ds.geometry, "patch_size": ds.patch_size,
-                      "n_patches": m["params"]["n_patches"], "seed": m["params"]["seed"],
+    print(json.dumps({"out": str(ds.root), "pairs": ds.n_pairs, "complete": ds.complete, "geometry": ds.geometry,
+                      "patch_size": ds.patch_size, "n_patches": m["params"]["n_patches"], "seed": m["params"]["seed"],
+                      "rules": m["params"].get("rules", "project"),
                       "mean_coverage": round(m["mean_coverage"], 4), "photos_without_face": len(m["faces"]["no_face"]),
-                      "content_sha256": ds.content_sha256, "seconds": m["seconds"]}, indent=2))
+                      "identity": ds.identity, "content_sha256": ds.content_sha256, "seconds": m["seconds"]}, indent=2))
     return 0
 
 
@@ -82,7 +83,9 @@ def cmd_patch_lfw(args: argparse.Namespace) -> int:
     summary["command"] = _command_line(args)
     files = write_summary(summary, summary["report_dir"])
     t = summary["table1"]
-    print(f"Table 1 ({t['n_pairs']} pairs): clean EER {t['clean_eer']:.4f} at threshold {t['threshold']:.4f}; "
+    partial = ", a partial data set" if "partial" in t.get("scope", "") else ""
+    print(f"Table 1 ({t['n_pairs']} pairs{partial}): clean EER {t['clean_eer']:.4f}; threshold "
+          f"{t['threshold']:.4f} ({t['threshold_source']}); "
           f"Patch-LFW FMR {t['patched_fmr']:.3f}, FNMR {t['patched_fnmr']:.3f}")
     for m, r in summary["methods"].items():
         if "dpr" not in r:
@@ -113,8 +116,12 @@ def register(sub: Any, eval_sub: Any) -> None:
     b = sub.add_parser("bench", help="benchmarks of explanation maps (Patch-LFW: Table 1, DPR, deletion/insertion, localisation)")
     bsub = b.add_subparsers(dest="bench_command", required=True)
 
-    g = bsub.add_parser("patch-lfw-generate", help="generate Patch-LFW for a model's crop geometry (lossless .npz, masks, hash)")
-    _add_common(g, "folder to write the data set into (manifest.json, fold-NN.npz)")
+    g = bsub.add_parser("patch-lfw-generate", help="generate Patch-LFW for a model's crop geometry (lossless .npz, masks, "
+                        "hashes), or add the pairs a folder lacks")
+    _add_common(g, "folder to write the data set into, or to extend (manifest.json, fold-NN-EEEE.npz)")
+    g.add_argument("--reference-rules", action="store_true",
+                   help="the reference code's generator rules: one NumPy stream seeded 3 per class, patched images "
+                        "as later donors (default: the project's per-pair streams and clean donors)")
     g.add_argument("--cache", default=None, help="detection cache file (default ~/.cache/xaiface/detections.sqlite)")
     add_executor_args(g, workers_help="detection processes for cache misses (default 2)")
     g.set_defaults(func=cmd_generate)
@@ -125,12 +132,14 @@ def register(sub: Any, eval_sub: Any) -> None:
     r.add_argument("--methods", default="xssab,gradient,random",
                    help="comma-separated explainers (see `xaiface explainers`; default xssab,gradient,random); "
                         "empty: Table 1 only")
-    r.add_argument("--dataset", default=None, help="Patch-LFW folder (default OUT/patch-lfw-<geometry>, generated if missing)")
+    r.add_argument("--dataset", default=None, help="Patch-LFW folder, used as it is (default OUT/patch-lfw-<geometry>, "
+                   "where the selected pairs are generated when missing)")
     add_weights_arg(r, help="weight file for the model")
     r.add_argument("--jpeg", action="store_true", help="re-encode every DPR step as JPEG, as the reference code does")
     r.add_argument("--rule", default="bound", choices=["bound", "rank"],
                    help="DPR pixels: 'bound' (the reference's strict value bound, default) or 'rank' (exactly X%%)")
-    r.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the clean EER threshold)")
+    r.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the clean EER threshold of "
+                   "the full set, or the model's calibrated LFW EER threshold for a partial data set)")
     r.add_argument("--param", action="append", default=None, metavar="METHOD.NAME=VALUE",
                    help="explainer parameter, repeatable (e.g. corrrise.n_masks=300)")
     add_threads_arg(r, help="torch intra-op threads of each process that computes pairs (default: this process's "

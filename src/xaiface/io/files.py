@@ -11,15 +11,19 @@
 * :func:`load_npz`: every array of an ``.npz``, or a :class:`StorageError` for a damaged file.
 * :func:`open_database`: the SQLite file of a resumable store (write-ahead log).
 * :func:`payload_checksum`: the checksum stored with each row of a resumable store.
+* :func:`folder_lock`: one writer at a time for a folder that several processes may extend.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import sqlite3
+import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -239,3 +243,46 @@ def save_image_atomic(image: Any, path: str | os.PathLike, **kwargs: Any) -> Pat
     with atomic_write(path) as f:
         img.save(f, format=fmt, **kwargs)
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str, *, name: str = ".lock", timeout: float | None = None,
+                announce: bool = True) -> Iterator[Path]:
+    """Hold an exclusive lock (``flock``) on ``<folder>/<name>`` while the block runs.
+
+    A second process (or a second open in this one) waits until the first leaves its block, so
+    two writers never interleave; readers are not blocked. The lock goes with the process (a
+    killed writer releases it), the file stays.
+
+    Args:
+        folder: the locked folder (it must exist). what: how to name it in messages.
+        name: the lock file's name (default ``.lock``).
+        timeout: seconds to wait at most (default ``None``: as long as it takes).
+        announce: say on stderr, once, that the lock is being waited for (default True).
+    Yields:
+        the lock file's path.
+    Raises:
+        StorageError: the lock cannot be held within ``timeout`` (the message names the lock
+            file and says that another process is writing), or the lock file cannot be opened.
+    """
+    path = Path(folder) / name
+    with storage_faults(path, f"cannot open the lock file of the {what}"):
+        f = open(path, "a+")
+    try:
+        t0, told = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - t0
+                if timeout is not None and waited >= timeout:
+                    raise StorageError(f"{path}: another process is writing the {what} {folder} (its lock is still "
+                                       f"held after {waited:.1f} s); wait for it to finish, or use another folder") from None
+                if announce and not told:
+                    print(f"xaiface: waiting for another process writing the {what} {folder} (lock {path})", file=sys.stderr)
+                    told = True
+                time.sleep(0.2)
+        yield path
+    finally:
+        f.close()  # releases the lock

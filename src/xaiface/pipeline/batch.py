@@ -7,7 +7,8 @@ runs) goes through these steps; the drivers keep only their own science.
    run's executor (:func:`~xaiface.detect.batch.detect_many`, :mod:`xaiface.executor`); choose one face per photo
    (``select``: ``center``, ``largest`` or ``score``). **Fallback** for a photo without a
    detection, instead of dropping it: ``"median"`` (default) the median selected box of the run
-   (LFW's centred photos; if no photo of the run has a face, the whole photo), or ``"image"`` the
+   (LFW's centred photos; if no photo of the run has a face, the whole photo; a driver whose result
+   must not depend on which photos run together passes a fixed ``fallback_box`` instead), or ``"image"`` the
    whole photo (data sets of already-cropped faces: UTKFace, VIP_attribute); landmarks inside the
    box come from dlib's shape predictors (:mod:`xaiface.detect.fallback`), the face is marked
    ``fallback=True`` and the reason recorded. **Failures**: a photo that cannot be read is
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -42,6 +43,7 @@ IN_PROCESS_BELOW = 32
 
 _MEDIAN = "no face detected: median box of the run"
 _WHOLE = "no face detected: whole photo"
+_FIXED = "no face detected: the run's fixed fallback box"
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _whole_photo(image: np.ndarray) -> np.ndarray:
 def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-hog",
                  detector_kwargs: Mapping[str, Any] | None = None, select: str = "center",
                  fallback: str = "median", cache: Any = True, workers: int | None = None,
-                 progress: bool = True, executor: Any = None, scheduler: str | None = None) -> FaceBatch:
+                 progress: bool = True, fallback_box: Sequence[float] | Callable[[], Sequence[float]] | None = None,
+                 executor: Any = None, scheduler: str | None = None) -> FaceBatch:
     """Detect every photo and keep one face each (see the module docstring).
 
     Args:
@@ -127,6 +130,10 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
             of at most :data:`IN_PROCESS_BELOW` photos detect in this process).
         executor, scheduler: the run's executor instead (:func:`xaiface.executor.get_executor`;
             an :class:`~xaiface.executor.Executor` object is used and left open).
+        fallback_box: with ``fallback="median"``, this ``(4,)`` box ``x1, y1, x2, y2`` (or a
+            function returning it, called only when a photo has no detection) instead of the run's
+            median box, so that a photo's face does not depend on the other photos of the run
+            (default ``None``: the run's median).
     Returns:
         a :class:`FaceBatch`; unreadable photos are in its ``errors``.
     """
@@ -150,14 +157,16 @@ def locate_faces(paths: Iterable[str | os.PathLike], *, detector: str = "dlib-ho
     missing = [p for p in paths if p not in out.faces and p not in out.errors]
     if missing:
         landmarker = box_landmarker(detector, kwargs)
-        if fallback == "median" and out.faces:
+        if fallback == "median" and fallback_box is not None:
+            out.fallback_box = np.asarray(fallback_box() if callable(fallback_box) else fallback_box, dtype=np.float64)
+        elif fallback == "median" and out.faces:
             out.fallback_box = median_box(out.faces.values())
         for p in missing:
             try:
                 img = load_image(p)
                 box = _whole_photo(img) if out.fallback_box is None else out.fallback_box
                 out.faces[p] = fallback_face(img, box, landmarker)
-                out.fallback[p] = _WHOLE if out.fallback_box is None else _MEDIAN
+                out.fallback[p] = _WHOLE if out.fallback_box is None else _FIXED if fallback_box is not None else _MEDIAN
             except XaifaceError as e:
                 out.errors[p] = str(e)
     out.faces = {p: out.faces[p] for p in paths if p in out.faces}  # input order
