@@ -18,10 +18,14 @@ _EXPORTS = {
         "patch_positions", "patch_size_for", "plant_patches", "select_pairs"
     ),
     ".protocol": (
-        "DELETION_PERCENTS", "DPR_PERCENTS", "accuracy", "curve_auc", "dpr_masks", "error_rates",
-        "label_evidence", "patch_evidence", "pixel_auroc", "pointing_game", "ranked_masks"
+        "DELETION_PERCENTS", "DPR_PERCENTS", "REFERENCE_FRACTIONS", "accuracy", "bound_index", "curve_auc", "dpr_masks",
+        "error_rates", "label_evidence", "patch_evidence", "pixel_auroc", "pointing_game", "ranked_masks",
+        "reference_fraction", "step_count"
     ),
-    ".runner": ("DEFAULT_METHODS", "dataset_embeddings", "run_patch_lfw", "selection_tag", "table1"),
+    ".runner": (
+        "DEFAULT_METHODS", "REFERENCE_RANDOM_SEED", "dataset_dir_for", "dataset_embeddings", "dpr_rule_for",
+        "embeddings_path", "run_patch_lfw", "selection_tag", "table1"
+    ),
     ".scoring": ("PairScorer", "ScoredPair"),
     ".store": ("PairResult", "ResultStore"),
 }

@@ -13,7 +13,24 @@ Steps (each resumable):
    plots in a folder named after the subset (``<out>/all``, ``<out>/600pairs``, ...).
 
 Explainers are built with the clean EER threshold of step 3 (xSSAB's ``tau = th / N``), the
-random baseline with ``seed``.
+random baseline with ``seed``. ``xssab`` is the paper's setting (5x5 Gaussian blur, sigma 5) and
+``xssab-noblur`` the authors' reference code's (no blur); both are default methods.
+
+Reference rules (``reference_rules=True``, ``xaiface bench patch-lfw --reference-rules``)
+reproduce where the xSSAB reference code (marcohuber/xSSAB) scores differently from the
+project's defaults; each run then carries ``"reference_rules": true`` in its configuration, so
+its results are stored under other run keys than the default runs':
+
+* the DPR step index is the reference's ``int(N * (1 - X))`` / ``int(N * X)`` with float ``X``
+  from ``np.arange(0.05, 1., 0.05)`` (:mod:`.protocol`, ``reference_steps``), not the exact
+  integer;
+* the random baseline takes a prefix of one permutation (``np.random.seed(3)``, shuffle of
+  ``arange(N)``) of ``int(X * N)`` pixels for matched and non-matched pairs alike (DPR rule
+  ``"prefix"`` on :func:`xaiface.explain.random.permutation_map`), where the default replaces its
+  uniform map's pixels through the bound rule (a non-match from the other end), with seed 3
+  (``REFERENCE_RANDOM_SEED``) instead of ``seed``;
+* the data set is a reference-rules Patch-LFW (in-place donors, seed 3 per class; see
+  :func:`.patch_lfw.generate_patch_lfw`), by default in ``<out>/patch-lfw-<geometry>-reference``.
 """
 from __future__ import annotations
 
@@ -37,18 +54,28 @@ from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence
 from .scoring import PairScorer
 from .store import PairResult, ResultStore
 
-DEFAULT_METHODS = ("xssab", "gradient", "random")
+DEFAULT_METHODS = ("xssab", "xssab-noblur", "gradient", "random")
+"""``xssab`` = the paper (blurred maps), ``xssab-noblur`` = the reference code (unblurred)."""
+REFERENCE_RANDOM_SEED = 3
+"""The reference's random-baseline seed (``np.random.seed(3)`` in ``get_random_masks``)."""
 
 
-def dataset_dir_for(out_dir: str | os.PathLike, geometry: str) -> Path:
-    """Default Patch-LFW folder of a benchmark folder: ``<out>/patch-lfw-<geometry>``."""
-    return Path(out_dir) / f"patch-lfw-{geometry}"
+def dataset_dir_for(out_dir: str | os.PathLike, geometry: str, reference_rules: bool = False) -> Path:
+    """Default Patch-LFW folder of a benchmark folder: ``<out>/patch-lfw-<geometry>``, or
+    ``<out>/patch-lfw-<geometry>-reference`` for the reference rules' data set."""
+    return Path(out_dir) / (f"patch-lfw-{geometry}" + ("-reference" if reference_rules else ""))
+
+
+def dpr_rule_for(method: str, rule: str, reference_rules: bool = False) -> str:
+    """The DPR rule a method's run uses: ``rule``, except the random baseline under the reference
+    rules, which takes the reference's permutation prefix (``"prefix"``) whatever the decision."""
+    return "prefix" if reference_rules and method == "random" else rule
 
 
 def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: bool = False, rule: str = "bound",
-                  threshold: float | None = None) -> str:
+                  threshold: float | None = None, reference_rules: bool = False) -> str:
     """Name of a report folder: ``all``, ``600pairs``, ``300pairs-folds1-2`` (folds 1-based), with
-    ``-jpeg``, ``-rank`` or ``-th<value>`` appended for non-default protocol settings."""
+    ``-jpeg``, ``-rank``, ``-th<value>`` or ``-reference`` appended for non-default protocol settings."""
     tag = "all" if n_pairs is None else f"{int(n_pairs)}pairs"
     if folds is not None:
         tag += "-folds" + "-".join(str(int(f) + 1) for f in sorted(set(folds)))
@@ -58,11 +85,19 @@ def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: boo
         tag += f"-{rule}"
     if threshold is not None:
         tag += f"-th{threshold:g}"
+    if reference_rules:
+        tag += "-reference"
     return tag
 
 
 def _short_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def embeddings_path(out_dir: str | os.PathLike, model: str, weights_sha256: str | None, dataset_sha256: str) -> Path:
+    """Where :func:`dataset_embeddings` caches a model's embeddings of a data set:
+    ``<out>/embeddings-<model>-<key>.npz``, key a hash of the model, its weights and the data set."""
+    return Path(out_dir) / f"embeddings-{model}-{_short_hash([model, weights_sha256, dataset_sha256])}.npz"
 
 
 def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLike, batch_size: int = 64,
@@ -75,8 +110,7 @@ def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLik
     """
     from tqdm import tqdm
 
-    key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.content_sha256])
-    path = Path(out_dir) / f"embeddings-{model.spec.name}-{key}.npz"
+    path = embeddings_path(out_dir, model.spec.name, model.spec.weights_sha256, ds.content_sha256)
     if path.is_file():
         try:
             return _checked_embeddings(load_npz(path), ds.n_pairs, model.spec.embedding_size, path)
@@ -191,11 +225,19 @@ def evaluate_pair(explainer: Any, scorer: PairScorer, fold_arrays: Any, index: i
 
 
 def run_config(method: str, params: dict[str, Any], model: FaceModel, ds: PatchLFW, threshold: float, rule: str,
-               jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int]) -> dict[str, Any]:
-    """The configuration that names a run (its ``run_key`` is a hash of it)."""
-    return {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
-            "dataset_sha256": ds.content_sha256, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
-            "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
+               jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int],
+               reference_rules: bool = False) -> dict[str, Any]:
+    """The configuration that names a run (its ``run_key`` is a hash of it).
+
+    ``reference_rules`` (default False) adds ``"reference_rules": True``; the default
+    configuration has no such key, so the keys of runs stored before the option stay valid.
+    """
+    cfg = {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
+           "dataset_sha256": ds.content_sha256, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
+           "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
+    if reference_rules:
+        cfg["reference_rules"] = True
+    return cfg
 
 
 def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAULT_METHODS, model: str | FaceModel = "dlib-resnet",
@@ -204,7 +246,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
                   threshold: float | None = None, method_params: dict[str, dict[str, Any]] | None = None,
                   dpr_percents: Sequence[int] = DPR_PERCENTS, deletion_percents: Sequence[int] = DELETION_PERCENTS,
                   data: str | os.PathLike | None = None, generate: bool = True, progress: bool = True,
-                  on_pair: Callable[[str, int], None] | None = None, write: bool = True) -> dict[str, Any]:
+                  on_pair: Callable[[str, int], None] | None = None, write: bool = True,
+                  reference_rules: bool = False) -> dict[str, Any]:
     """Run the Patch-LFW benchmark (resuming whatever ``out_dir/results.sqlite`` already holds).
 
     Args:
@@ -212,17 +255,22 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             generated data set).
         methods: registered explainers (``xaiface explainers``); empty: Table 1 only.
         model, weights: the face model.
-        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, generated with all
+        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, or
+            ``<out>/patch-lfw-<geometry>-reference`` under ``reference_rules``; generated with all
             6,000 pairs when missing and ``generate``).
         n_pairs, folds: the evaluated subset (:func:`.patch_lfw.select_pairs`; folds 0-based).
             Table 1 and the threshold always use every pair of the data set.
-        seed: the random baseline's seed (and the generator's, when it generates).
+        seed: the random baseline's seed (and the generator's, when it generates); under
+            ``reference_rules`` the random baseline takes the reference's 3 instead, unless
+            ``method_params["random"]["seed"]`` is given.
         jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
         threshold: override the clean EER threshold (finite, in [-1, 1]; else ConfigError).
         method_params: extra parameters per method (``{"corrrise": {"n_masks": 300}}``).
         on_pair: called as ``on_pair(method, pair_index)`` after each stored pair (progress hooks, tests).
         write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
             :func:`selection_tag`; the results database and embeddings stay in ``<out>``).
+        reference_rules: score as the xSSAB reference code (see the module docstring; default
+            False). Needs ``rule="bound"`` (the reference has no other).
     Returns:
         the summary dict (see :func:`.report.summarize`).
     Raises:
@@ -239,17 +287,21 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         explainer_info(m)  # an unknown name fails here, before any work
     if rule not in DPR_RULES:
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+    if reference_rules and rule != "bound":
+        raise ConfigError(f"the reference rules use the reference's 'bound' DPR rule, got rule {rule!r}")
     if threshold is not None:
         threshold = check_threshold(threshold)
     out = ensure_dir(out_dir, "benchmark folder")
     fr = model if isinstance(model, FaceModel) else get_model(model, weights=weights)
     fr.eval()
     geometry = fr.spec.preprocessing.geometry
-    ds_dir = Path(dataset) if dataset is not None else dataset_dir_for(out, geometry)
+    ds_dir = Path(dataset) if dataset is not None else dataset_dir_for(out, geometry, reference_rules)
     if not (ds_dir / "manifest.json").is_file():
         if dataset is not None or not generate:  # only the default location is generated on demand
             raise DatasetError(f"{ds_dir}: no Patch-LFW there; run `xaiface bench patch-lfw-generate --out {ds_dir}`")
-        generate_patch_lfw(ds_dir, model=fr.spec.name, seed=seed, data=data, progress=progress)
+        # the keyword only when set: the default call stays what it was
+        reference_kw = {"reference_rules": True} if reference_rules else {}
+        generate_patch_lfw(ds_dir, model=fr.spec.name, seed=seed, data=data, progress=progress, **reference_kw)
     ds = PatchLFW(ds_dir)
     if ds.geometry != geometry:
         raise ConfigError(f"{ds_dir} holds {ds.geometry} crops, but model {fr.spec.name} takes {geometry} crops")
@@ -265,14 +317,19 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
 
     params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}
     if "random" in params_all:
-        params_all["random"].setdefault("seed", int(seed))
-    scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
+        params_all["random"].setdefault("seed", REFERENCE_RANDOM_SEED if reference_rules else int(seed))
+        if reference_rules:  # the reference's pixel order (a default run's params stay {"seed": seed})
+            params_all["random"].setdefault("reference", True)
+    scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg,
+                        reference_steps=reference_rules)
     verifier = Verifier(fr, threshold=th)
     run_keys: dict[str, str] = {}
     with ResultStore(out / "results.sqlite") as store:
         for method in methods:
             params = params_all[method]
-            cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
+            cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents,
+                             reference_rules)
+            method_scorer = scorer.with_rule(dpr_rule_for(method, rule, reference_rules))
             key = _short_hash(cfg)
             run_keys[method] = key
             store.register(key, fr.spec.name, method, cfg)
@@ -291,7 +348,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
                 loaded = q.fold
                 k = row_of[q.index]
                 try:
-                    res = evaluate_pair(explainer, scorer, fold, q.index, q.same, th,
+                    res = evaluate_pair(explainer, method_scorer, fold, q.index, q.same, th,
                                         emb["e_patched"][k], emb["e_a"][k], emb["e_b"][k])
                 except XaifaceError as e:  # recorded, and the run goes on
                     res = PairResult(q.index, q.fold, q.same, error=f"{type(e).__name__}: {e}")
@@ -305,10 +362,11 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         results = {m: store.results(run_keys[m], sel_idx) for m in methods}
     summary = summarize(results, t1, selection, dataset=ds, model=fr.spec.name, rule=rule, jpeg=jpeg,
                         dpr_percents=scorer.dpr_percents, deletion_percents=scorer.deletion_percents,
-                        run_keys=run_keys, params=params_all)
+                        run_keys=run_keys, params=params_all, reference_rules=reference_rules)
     summary["timing_s"] = {"embeddings": round(t_emb, 1)}
     summary["out"] = str(out)
-    summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold))
+    summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold,
+                                                     reference_rules=reference_rules))
     save_npz_atomic(out / "table1-scores.npz", pair_index=emb["pair_index"], same=emb["same"],
              clean=t1["scores_clean"], patched=t1["scores_patched"])
     if write:
