@@ -4,7 +4,8 @@
 * :func:`run_patch_lfw`: Table 1, Decision-based Patch Replacement (DPR), deletion / insertion
   and localisation of the planted patches, stored per pair in SQLite and resumable;
 * :mod:`.protocol`: the protocols' maths on plain arrays; :class:`PairScorer`: the batched
-  replace-and-score stage.
+  replace-and-score stage;
+* :func:`bench_status`: what a benchmark folder holds and what is missing (``xaiface bench status``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ _EXPORTS = {
         "embeddings_path", "run_patch_lfw", "selection_tag", "table1"
     ),
     ".scoring": ("PairScorer", "ScoredPair"),
-    ".store": ("PairResult", "ResultStore"),
+    ".status": ("BenchStatus", "STANDARD_SUBSETS", "bench_status", "subset_pairs", "view2_layout"),
+    ".store": ("PairResult", "ResultStore", "StoredRun", "read_runs"),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -2,6 +2,7 @@
 
     xaiface bench patch-lfw-generate --out runs/bench/patch-lfw-dlib-150
     xaiface bench patch-lfw --methods xssab,xssab-noblur,gradient,random --pairs 600 --out runs/bench
+    xaiface bench status runs/bench
 
 Added by :func:`register` (``register(sub, eval_sub)``) to the parser of :mod:`xaiface.cli`;
 project errors go to its handler (exit code 1).
@@ -105,6 +106,14 @@ def cmd_patch_lfw(args: argparse.Namespace) -> int:
     return 3 if any(r.get("n_failed") for r in summary["methods"].values()) else 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..bench.status import bench_status
+
+    st = bench_status(args.dir)
+    print(json.dumps(st.to_dict(), indent=2) if args.json else st.text(), end="\n" if args.json else "")
+    return 0
+
+
 def _add_common(p: argparse.ArgumentParser, out_help: str) -> None:
     add_out_arg(p, help=out_help)
     add_model_arg(p, help="registered model whose crop geometry is used (default dlib-resnet)")
@@ -149,3 +158,8 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_threads_arg(r, help="torch intra-op threads (default torch's; 1 is faster on a CPU shared with other jobs)")
     r.set_defaults(func=cmd_patch_lfw)
 
+    st = bsub.add_parser("status", help="what a benchmark folder holds and what is missing (data set, embeddings, "
+                                        "runs and their standard subsets); reads only")
+    st.add_argument("dir", help="the benchmark folder (the --out of `xaiface bench patch-lfw`)")
+    st.add_argument("--json", action="store_true", help="print JSON instead of text")
+    st.set_defaults(func=cmd_status)
