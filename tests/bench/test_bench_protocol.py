@@ -112,3 +112,114 @@ def test_localisation_scores():
     assert np.isnan(pixel_auroc(good, np.ones((4, 4), bool)))
     assert pointing_game(good, mask) == 1.0 and pointing_game(-good, mask) == 0.0
     assert pointing_game(np.zeros((4, 4)), mask) == 0.5  # tied maxima: the expected hit
+
+
+# -- the reference rules (marcohuber/xSSAB, evaluation/replacement.py), against transcriptions ------
+
+
+def _reference_bound_masks(flat: np.ndarray, match: bool) -> list[np.ndarray]:
+    """A transcription of the reference's bound (get_bound_for_highest/lowest_XX_percent and the
+    strict get_del_mask / get_ins_mask) at its 19 float steps."""
+    order = np.argsort(flat)
+    out = []
+    for x in np.arange(0.05, 1., 0.05):
+        if match:
+            bound = flat[order[int(len(flat) * (1 - x))]]
+            out.append(flat > bound)
+        else:
+            bound = flat[order[int(len(flat) * x)]]
+            out.append(flat < bound)
+    return out
+
+
+@pytest.mark.parametrize("size, differing", [(150, [30, 35, 55, 60, 65, 70, 75, 80, 85, 90, 95]), (112, [75])])
+def test_float_step_index_is_the_reference_formula(size, differing):
+    from xaiface.bench import bound_index, step_count
+
+    n = size * size
+    steps = list(range(5, 100, 5))
+    for x, p in zip(np.arange(0.05, 1., 0.05), steps):
+        assert bound_index(n, p, True, reference_steps=True) == int(n * (1 - x))
+        assert bound_index(n, p, False, reference_steps=True) == int(n * x)
+        assert step_count(n, p, reference_steps=True) == int(x * n)
+    # the float index is one lower than the exact one at these steps (match only), equal elsewhere
+    diff = {p: bound_index(n, p, True) - bound_index(n, p, True, reference_steps=True) for p in steps}
+    assert [p for p in steps if diff[p]] == differing and set(diff.values()) <= {0, 1}
+    assert all(bound_index(n, p, False) == bound_index(n, p, False, reference_steps=True) for p in steps)
+
+
+@pytest.mark.parametrize("size", [150, 112])
+def test_reference_step_masks_equal_the_reference_code(size):
+    rng = np.random.default_rng(size)
+    m = rng.standard_normal((size, size)).astype(np.float32)
+    m[::9, ::4] = 0.5  # some ties, which the strict bound keeps
+    steps = list(range(5, 100, 5))
+    for match in (True, False):
+        ours = dpr_masks(m, match, steps, reference_steps=True)
+        for t, ref in enumerate(_reference_bound_masks(m.ravel(), match)):
+            assert np.array_equal(ours[t].ravel(), ref), (match, steps[t])
+    # on a map without ties a differing step replaces exactly one more pixel than the default
+    distinct = rng.permutation(size * size).astype(np.float32).reshape(size, size)
+    gap = (dpr_masks(distinct, True, steps, reference_steps=True).reshape(19, -1).sum(1)
+           - dpr_masks(distinct, True, steps).reshape(19, -1).sum(1))
+    assert set(gap.tolist()) <= {0, 1} and gap.sum() == (11 if size == 150 else 1)
+
+
+def test_prefix_rule_takes_the_same_prefix_for_matches_and_non_matches():
+    m = np.array([[0.9, -0.8, 0.1, 0.5], [-0.2, 0.7, -0.6, 0.3]], dtype=np.float32)  # 8 distinct pixels
+    steps = [0, 25, 50, 75, 100]
+    a = dpr_masks(m, True, steps, rule="prefix")
+    b = dpr_masks(m, False, steps, rule="prefix")
+    assert np.array_equal(a, b)
+    order = np.argsort(-m.ravel())
+    for t, p in enumerate(steps):
+        assert set(np.flatnonzero(a[t])) == set(order[: 8 * p // 100].tolist())
+    # the bound rule, for comparison, takes the non-match's pixels from the other end
+    assert not (dpr_masks(m, False, [25])[0] & a[1]).any()
+
+
+def test_random_prefix_equals_the_reference_random_masks():
+    """The reference's get_random_masks / insert_random_XX_percent, transcribed: np.random.seed(3),
+    shuffle arange(N), the first int(X * N) pixels, row = pixel / width."""
+    from xaiface.explain.random import permutation_map
+
+    size = 150
+    state = np.random.get_state()
+    try:
+        np.random.seed(3)
+        pixs = np.arange(0, size * size)
+        np.random.shuffle(pixs)
+    finally:
+        np.random.set_state(state)
+    steps = list(range(5, 100, 5))
+    ours = {match: dpr_masks(permutation_map(size, 3), match, steps, rule="prefix", reference_steps=True)
+            for match in (True, False)}
+    for t, x in enumerate(np.arange(0.05, 1., 0.05)):
+        mask = pixs[: int(x * size * size)]
+        rows = (mask / size).astype(int)
+        cols = mask - rows * size
+        ref = np.zeros((size, size), bool)
+        ref[rows, cols] = True
+        assert np.array_equal(ours[True][t], ref) and np.array_equal(ours[False][t], ref)
+
+
+@pytest.mark.parametrize("rule, match, digest", [
+    ("bound", True, "d2f9c6b97126a0378ab2706620c020390a08f0c2b941dea6a6255fb715eb02cc"),
+    ("bound", False, "669eb6fb4d01a1f5f9e73efd8fd029eb694032d6ac065f4b73a45584709d2023"),
+    ("rank", True, "03461836fa2a24b479c9ee492a05ed7e718e40d87d74175968dc7fddbb7cb306"),
+    ("rank", False, "46674e59d809d8ee3c634eb6c39bc9c9f9e020c4abc2a1cb42dfce3ab27863b9"),
+])
+def test_default_rules_give_the_masks_they_gave_before_the_reference_rules(rule, match, digest):
+    # digests of the masks computed by the code before the reference rules (commit 8ed23bc)
+    import hashlib
+
+    m = np.random.default_rng(7).standard_normal((150, 150)).astype(np.float32)
+    m[::7, ::5] = 0.25  # ties
+    got = dpr_masks(m, match, rule=rule)
+    assert hashlib.sha256(np.packbits(got).tobytes()).hexdigest() == digest
+    # and the exact integer index, transcribed
+    v, flat = np.sort(m.ravel()), m.ravel()
+    if rule == "bound":
+        for t, p in enumerate(DPR_PERCENTS[1:-1], start=1):
+            want = flat > v[22500 * (100 - p) // 100] if match else flat < v[22500 * p // 100]
+            assert np.array_equal(got[t].ravel(), want)

@@ -134,3 +134,45 @@ def test_cli(small_ds, tmp_path, capsys):
     assert main(["bench", "patch-lfw", "--param", "xssab", "--dataset", str(small_ds.root), "--out", str(out)]) == 1
     assert "METHOD.NAME=VALUE" in capsys.readouterr().err
     assert main(["bench", "patch-lfw", "--methods", "random", "--dataset", str(tmp_path / "none"), "--out", str(out)]) == 1
+
+
+def test_reference_rules_run_under_their_own_keys_with_the_reference_random_prefix(uninterrupted, small_ds, dlib_model,
+                                                                                   tmp_path):
+    from xaiface.bench import DPR_PERCENTS, dpr_masks
+    from xaiface.explain.random import permutation_map
+
+    full_out, full = uninterrupted
+    out = tmp_path / "ref"
+    s = run_patch_lfw(out, methods=METHODS, model=dlib_model, dataset=small_ds.root, n_pairs=4, progress=False,
+                      reference_rules=True)
+    assert set(s["run_keys"].values()).isdisjoint(full["run_keys"].values())
+    assert s["protocol"]["reference_rules"] is True and full["protocol"]["reference_rules"] is False
+    assert s["report_dir"].endswith("4pairs-reference") and (out / "4pairs-reference" / "summary.md").is_file()
+    with ResultStore(out / "results.sqlite") as st:
+        cfg = {r["method"]: r["config"] for r in st.runs()}
+        rows = st.results(s["run_keys"]["random"])
+    assert all(c["reference_rules"] is True for c in cfg.values())
+    assert cfg["random"]["params"] == {"seed": 3, "reference": True} and cfg["random"]["rule"] == "bound"
+    with ResultStore(full_out / "results.sqlite") as st:  # the default runs name no such key
+        assert all("reference_rules" not in r["config"] for r in st.runs())
+        assert {r["method"]: r["config"]["params"] for r in st.runs()}["random"] == {"seed": 0}
+    # the random baseline restores the same prefix of the seed-3 permutation in matches and non-matches
+    prefix = dpr_masks(permutation_map(150, 3), True, DPR_PERCENTS, rule="prefix", reference_steps=True)
+    fold = small_ds.fold(0)
+    assert {r.match for r in rows} == {True, False}
+    for r in rows:
+        mask = fold.get("mask", r.pair)
+        want = (prefix & mask[None]).reshape(len(prefix), -1).sum(1) / mask.sum()
+        assert r.restored == pytest.approx(want, abs=1e-12)
+    assert "reference code: one permutation (seed 3)" in (out / "4pairs-reference" / "summary.md").read_text()
+    with pytest.raises(ConfigError, match="reference"):
+        run_patch_lfw(out, methods=["random"], model=dlib_model, dataset=small_ds.root, n_pairs=4, rule="rank",
+                      reference_rules=True, progress=False)
+
+
+def test_cli_default_methods_are_the_runners():
+    from xaiface.bench import DEFAULT_METHODS
+    from xaiface.cli.bench import DEFAULT_METHODS as CLI_DEFAULT
+
+    assert CLI_DEFAULT == ",".join(DEFAULT_METHODS)
+    assert DEFAULT_METHODS.index("xssab-noblur") == DEFAULT_METHODS.index("xssab") + 1

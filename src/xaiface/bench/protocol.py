@@ -4,15 +4,30 @@ Decision-based Patch Replacement (DPR; Huber et al., WACV 2024, Sec. 4.3; refere
 ``evaluation/replacement.py``): from the combined map of the patched image (positive = similar
 to the partner, negative = dissimilar), if the patched pair is a match at the clean EER
 threshold the most similar pixels are replaced first, otherwise the least similar; a replaced
-pixel takes the original (un-patched) pixel. Two rules pick the pixels of a step ``X`` percent:
+pixel takes the original (un-patched) pixel. Three rules pick the pixels of a step ``X`` percent:
 
-* ``"bound"`` (default, the reference's): with the map's values sorted ascending ``v``, a match
-  replaces the pixels strictly above ``v[floor(N (100 - X) / 100)]`` and a non-match the pixels
-  strictly below ``v[floor(N X / 100)]``; ties at the bound stay, and a match replaces one pixel
-  fewer than ``X%`` when there are no ties. ``X = 0`` replaces nothing; ``X = 100`` (which the
-  reference never evaluates: its steps are 0, 5, ..., 95) replaces every pixel, i.e. gives back
-  the clean pair;
-* ``"rank"``: exactly ``floor(N X / 100)`` pixels in map order, ties broken in raster order.
+* ``"bound"`` (default): with the map's values sorted ascending ``v``, a match replaces the
+  pixels strictly above ``v[floor(N (100 - X) / 100)]`` and a non-match the pixels strictly below
+  ``v[floor(N X / 100)]``; ties at the bound stay, and a match replaces one pixel fewer than
+  ``X%`` when there are no ties. This is the reference's strict value bound, with an exact
+  integer index: the reference computes the index ``int(N * (1 - X))`` / ``int(N * X)`` from a
+  float ``X`` out of ``np.arange(0.05, 1., 0.05)`` (see ``reference_steps`` below), so the
+  project's index is its intended value, without the float's rounding. ``X = 0`` replaces
+  nothing; ``X = 100`` (which the reference never evaluates: its steps are 0, 5, ..., 95)
+  replaces every pixel, i.e. gives back the clean pair;
+* ``"rank"``: exactly ``floor(N X / 100)`` pixels in map order, ties broken in raster order;
+* ``"prefix"`` (the reference's random baseline): the ``floor(N X / 100)`` highest-ranked pixels
+  of the map (ties in raster order) for matched and non-matched pairs alike, i.e. a prefix of
+  the map's pixel order whatever the decision.
+
+``reference_steps=True`` (``xaiface bench patch-lfw --reference-rules``) takes the step's index
+and count as the reference code computes them: with ``X`` the float the reference uses for the
+step (:func:`reference_fraction`), the bound index ``int(N * (1 - X))`` (match) or
+``int(N * X)`` (non-match) and the prefix count ``int(N * X)``. ``0.05 + k * 0.05`` is not
+exact in binary, so ``N * (1 - X)`` can fall just below an integer: on 150x150 crops the match
+index is one lower than the exact one at 11 of the 19 steps (30, 35, 55, ..., 95%), i.e. one
+more pixel replaced; on 112x112 at one step (75%); the non-match index and the prefix count are
+the exact ones on both.
 
 Deletion and insertion (Lu, Xu, Ebrahimi, WACV 2024; FAME, Zhang & Guenther, CVPRW 2026): the
 probe's pixels are ranked by the map's evidence for the pair's true label (similarity for a
@@ -45,7 +60,10 @@ DPR_PERCENTS: tuple[int, ...] = tuple(range(0, 101, 5))
 """DPR steps in percent of the pixels: 0, 5, ..., 100 (the reference: 0, 5, ..., 95)."""
 DELETION_PERCENTS: tuple[int, ...] = tuple(range(0, 101, 10))
 """Deletion / insertion steps in percent: 0, 10, ..., 100 (Lu et al.; FAME)."""
-DPR_RULES = ("bound", "rank")
+DPR_RULES = ("bound", "rank", "prefix")
+REFERENCE_FRACTIONS: np.ndarray = np.arange(0.05, 1.0, 0.05)
+"""The reference's DPR steps as fractions (``replace_percentages`` of ``evaluation/replacement.py``):
+19 floats 0.05, 0.1, 0.15000000000000002, ..., 0.9500000000000001."""
 
 
 def check_percents(percents: Sequence[int]) -> tuple[int, ...]:
@@ -65,28 +83,66 @@ def _flat_map(m: np.ndarray) -> np.ndarray:
     return a.ravel()
 
 
-def ranked_masks(score_map: np.ndarray, percents: Sequence[int]) -> np.ndarray:
+def ranked_masks(score_map: np.ndarray, percents: Sequence[int], reference_steps: bool = False) -> np.ndarray:
     """Masks of the top ``floor(N P / 100)`` pixels by ``score_map`` (highest first; ties in raster order).
 
-    Returns ``(T, H, W)`` bool, nested (each step contains the previous one).
+    ``reference_steps``: take the reference's ``int(N * X)`` pixels instead (:func:`step_count`;
+    default False). Returns ``(T, H, W)`` bool, nested (each step contains the previous one).
     """
     flat = _flat_map(score_map)
     n = flat.size
     order = np.argsort(-flat.astype(np.float64), kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    ks = np.array([n * p // 100 for p in check_percents(percents)])
+    ks = np.array([step_count(n, p, reference_steps) for p in check_percents(percents)])
     return (rank[None, :] < ks[:, None]).reshape(len(ks), *np.shape(score_map))
 
 
-def dpr_masks(combined_map: np.ndarray, match: bool, percents: Sequence[int] = DPR_PERCENTS, rule: str = "bound") -> np.ndarray:
+def reference_fraction(percent: int) -> float:
+    """The float fraction the reference uses for a DPR step of ``percent`` percent.
+
+    The reference's own steps 5, 10, ..., 95 give their :data:`REFERENCE_FRACTIONS` value (e.g.
+    ``0.15000000000000002`` for 15); any other percent (the reference has none) gives the
+    nearest float to ``percent / 100``.
+    """
+    k, r = divmod(int(percent), 5)
+    if r == 0 and 1 <= k <= len(REFERENCE_FRACTIONS):
+        return float(REFERENCE_FRACTIONS[k - 1])
+    return int(percent) / 100
+
+
+def step_count(n: int, percent: int, reference_steps: bool = False) -> int:
+    """Pixels of ``n`` a ``percent`` step takes: ``floor(n percent / 100)`` exactly, or with
+    ``reference_steps`` the reference's ``int(n * X)`` (:func:`reference_fraction`); also the
+    non-match bound index of the ``"bound"`` rule."""
+    return int(n * reference_fraction(percent)) if reference_steps else n * int(percent) // 100
+
+
+def bound_index(n: int, percent: int, match: bool, reference_steps: bool = False) -> int:
+    """Index into the ascending sorted map of the ``"bound"`` rule's bound for a step.
+
+    A match: ``floor(n (100 - percent) / 100)`` exactly, or the reference's ``int(n * (1 - X))``
+    with ``reference_steps`` (one lower at some steps, see the module docstring); a non-match:
+    :func:`step_count`.
+    """
+    if not match:
+        return step_count(n, percent, reference_steps)
+    return int(n * (1 - reference_fraction(percent))) if reference_steps else n * (100 - int(percent)) // 100
+
+
+def dpr_masks(combined_map: np.ndarray, match: bool, percents: Sequence[int] = DPR_PERCENTS, rule: str = "bound",
+              reference_steps: bool = False) -> np.ndarray:
     """Pixels DPR replaces at each step (see the module docstring for the rules).
 
     Args:
         combined_map: ``(S, S)`` signed map of the patched image (positive = similar).
         match: whether the patched pair is a match at the threshold (most similar first) or
-            not (least similar first).
-        percents: steps. rule: ``"bound"`` (the reference's) or ``"rank"``.
+            not (least similar first); ignored by the ``"prefix"`` rule.
+        percents: steps (default :data:`DPR_PERCENTS`).
+        rule: ``"bound"`` (default, the reference's strict bound), ``"rank"`` or ``"prefix"``
+            (the reference's random baseline).
+        reference_steps: compute each step's index / count from the reference's float fraction
+            (default False: the exact integer; see the module docstring).
     Returns:
         ``(T, S, S)`` bool.
     """
@@ -94,8 +150,9 @@ def dpr_masks(combined_map: np.ndarray, match: bool, percents: Sequence[int] = D
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
     flat = _flat_map(combined_map)
     pcts = check_percents(percents)
-    if rule == "rank":
-        return ranked_masks(combined_map if match else -np.asarray(combined_map), pcts)
+    if rule != "bound":  # "prefix" ranks by the map whatever the decision
+        ranking = combined_map if match or rule == "prefix" else -np.asarray(combined_map)
+        return ranked_masks(ranking, pcts, reference_steps)
     n = flat.size
     v = np.sort(flat)
     out = np.zeros((len(pcts), n), dtype=bool)
@@ -103,9 +160,9 @@ def dpr_masks(combined_map: np.ndarray, match: bool, percents: Sequence[int] = D
         if p == 100:
             out[t] = True
         elif p > 0 and match:
-            out[t] = flat > v[n * (100 - p) // 100]
+            out[t] = flat > v[bound_index(n, p, True, reference_steps)]
         elif p > 0:
-            out[t] = flat < v[n * p // 100]
+            out[t] = flat < v[bound_index(n, p, False, reference_steps)]
     return out.reshape(len(pcts), *np.shape(combined_map))
 
 

@@ -5,9 +5,14 @@ Every AUC is in percentage-step units (trapezoid over 0..100 percent of a rate i
 finished: a DPR AUC is the mean over the pairs of one error type of each pair's own area (the
 trapezoid is linear), so the difference to random is a mean of per-pair differences, given with
 a percentile bootstrap 95% interval over pairs (2,000 resamples, seed 0).
+
+Every table and plot says which setting a method ran with where the name alone does not
+(:func:`method_note`): ``xssab`` = the paper (5x5 Gaussian blur, sigma 5), ``xssab-noblur`` = the
+authors' reference code (no blur), and the random baseline's pixel order.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -47,6 +52,42 @@ def _clean(x: Any, exact: bool = False) -> Any:
     if isinstance(x, np.bool_):
         return bool(x)
     return x
+
+
+def method_note(method: str, params: dict[str, Any] | None = None) -> str | None:
+    """What setting a method ran with, for the tables and plots (``None``: nothing to say).
+
+    Args:
+        method: a registered explainer. params: the parameters the run gave it (default none:
+            the explainer's defaults, read from its signature).
+    Returns:
+        for xSSAB (``xssab``, ``xssab-noblur``) ``"paper: 5x5 Gaussian blur, sigma 5"`` or
+        ``"reference code: no blur"`` (the paper blurs, the authors' code does not); for another
+        method with a ``blur`` parameter the blur alone; for ``random`` its pixel order and seed;
+        else None.
+    """
+    from ..errors import ModelNotFoundError
+    from ..explain import explainer_info
+    from ..explain.xssab import XSSAB
+
+    try:
+        cls = explainer_info(method).cls
+    except ModelNotFoundError:
+        return None
+    eff = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items()
+           if v.default is not inspect.Parameter.empty}
+    eff.update(params or {})
+    if "blur" in eff:
+        xssab = issubclass(cls, XSSAB)
+        if not eff["blur"]:
+            return f"{'reference code: ' if xssab else ''}no blur"
+        size = eff["blur_size"]
+        return f"{'paper: ' if xssab else ''}{size}x{size} Gaussian blur, sigma {float(eff['blur_sigma']):g}"
+    if method == "random":
+        if eff.get("reference"):
+            return f"reference code: one permutation (seed {eff['seed']}), a prefix for matches and non-matches alike"
+        return f"uniform random map (seed {eff['seed']}) through the DPR rule"
+    return None
 
 
 def _per_pair_area(indicator: np.ndarray, percents: Sequence[int]) -> np.ndarray:
@@ -158,8 +199,9 @@ def _vs_random(rows: list[PairResult], base: list[PairResult], threshold: float,
 
 def summarize(results: dict[str, list[PairResult]], t1: dict[str, Any], selection: Sequence[Any], *, dataset: Any,
               model: str, rule: str, jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int],
-              run_keys: dict[str, str], params: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The benchmark's numbers as a JSON-ready dict."""
+              run_keys: dict[str, str], params: dict[str, dict[str, Any]], reference_rules: bool = False) -> dict[str, Any]:
+    """The benchmark's numbers as a JSON-ready dict (``reference_rules``: the runs used the
+    reference code's scoring rules, default False; ``method_notes``: :func:`method_note` per method)."""
     th = t1["threshold"]
     methods = {m: _method_summary(rows, th, dpr_percents, deletion_percents) for m, rows in results.items()}
     if "random" in results:
@@ -177,10 +219,11 @@ def summarize(results: dict[str, list[PairResult]], t1: dict[str, Any], selectio
         "table1": {k: v for k, v in t1.items() if not k.startswith("scores_")},
         "selection": {"n_pairs": len(selection), "folds": folds,
                       "n_genuine": sum(1 for q in selection if q.same), "n_impostor": sum(1 for q in selection if not q.same)},
-        "protocol": {"rule": rule, "jpeg": jpeg, "dpr_percents": list(dpr_percents),
+        "protocol": {"rule": rule, "jpeg": jpeg, "reference_rules": bool(reference_rules), "dpr_percents": list(dpr_percents),
                      "deletion_percents": list(deletion_percents),
                      "auc_units": "trapezoid over percent (0..100) of a rate or accuracy in 0..1; range 0..100"},
         "run_keys": run_keys, "params": params, "methods": methods,
+        "method_notes": {m: n for m in results if (n := method_note(m, params.get(m))) is not None},
     })
 
 
@@ -219,7 +262,11 @@ def markdown(summary: dict[str, Any], command: str | None = None) -> str:
     at = 40  # about the planted coverage: a perfect map restores everything by then, a random one ~40%
     lines += [f"## Evaluated subset: {s['n_pairs']} pairs ({s['n_genuine']} genuine, {s['n_impostor']} impostor), "
               f"folds {','.join(map(str, s['folds']))}", "",
-              f"DPR rule `{p['rule']}`, JPEG re-encoding {'on' if p['jpeg'] else 'off'}. AUC units: {p['auc_units']}.",
+              f"DPR rule `{p['rule']}`, JPEG re-encoding {'on' if p['jpeg'] else 'off'}"
+              + (", the xSSAB reference code's rules (float step index, random prefix, seed 3)"
+                 if p.get("reference_rules") else "") + f". AUC units: {p['auc_units']}.",
+              *([f"Methods: {'; '.join(f'`{m}` = {n}' for m, n in summary['method_notes'].items())}."]
+                if summary.get("method_notes") else []),
               "Differences to `random` are paired over the same pairs, with a bootstrap 95% interval; "
               "`*` marks an interval that excludes 0.", "",
               "### DPR (lower is better)", "",
@@ -293,12 +340,17 @@ def plot_curves(summary: dict[str, Any], out_dir: str | os.PathLike) -> list[Pat
     def style(m: str) -> dict[str, Any]:
         return {"linestyle": "--", "color": "0.4"} if m == "random" else {}
 
+    notes = summary.get("method_notes", {})
+
+    def label(m: str, auc: Any) -> str:
+        return f"{m}{f' [{notes[m]}]' if m in notes and m != 'random' else ''} (AUC {_fmt(auc)})"
+
     def dpr_axes(ms: dict[str, Any], path: Path, title: str) -> None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for ax, err in zip(axes, ("fmr", "fnmr")):
             for m, r in ms.items():
                 d = r["dpr"]
-                ax.plot(d["percents"], d[err], label=f"{m} (AUC {_fmt(d['auc_' + err])})", **style(m))
+                ax.plot(d["percents"], d[err], label=label(m, d["auc_" + err]), **style(m))
             ax.set_xlabel("pixels replaced (%)")
             ax.set_ylabel(err.upper())
             ax.set_xlim(0, 100)
@@ -322,7 +374,7 @@ def plot_curves(summary: dict[str, Any], out_dir: str | os.PathLike) -> list[Pat
     for ax, name in zip(axes, ("deletion", "insertion")):
         for m, r in meths.items():
             d = r[name]
-            ax.plot(d["percents"], d["accuracy_all"], label=f"{m} (AUC {_fmt(d['auc_all'])})", **style(m))
+            ax.plot(d["percents"], d["accuracy_all"], label=label(m, d["auc_all"]), **style(m))
         ax.set_xlabel(f"pixels {'zeroed' if name == 'deletion' else 'kept'} (%)")
         ax.set_ylabel("verification accuracy")
         ax.set_title(name)

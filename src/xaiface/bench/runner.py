@@ -18,7 +18,24 @@ Steps (each resumable):
    plots in a folder named after the subset (``<out>/all``, ``<out>/600pairs``, ...).
 
 Explainers are built with the clean EER threshold of step 3 (xSSAB's ``tau = th / N``), the
-random baseline with ``seed``.
+random baseline with ``seed``. ``xssab`` is the paper's setting (5x5 Gaussian blur, sigma 5) and
+``xssab-noblur`` the authors' reference code's (no blur); both are default methods.
+
+Reference rules (``reference_rules=True``, ``xaiface bench patch-lfw --reference-rules``)
+reproduce where the xSSAB reference code (marcohuber/xSSAB) scores differently from the
+project's defaults; each run then carries ``"reference_rules": true`` in its configuration, so
+its results are stored under other run keys than the default runs':
+
+* the DPR step index is the reference's ``int(N * (1 - X))`` / ``int(N * X)`` with float ``X``
+  from ``np.arange(0.05, 1., 0.05)`` (:mod:`.protocol`, ``reference_steps``), not the exact
+  integer;
+* the random baseline takes a prefix of one permutation (``np.random.seed(3)``, shuffle of
+  ``arange(N)``) of ``int(X * N)`` pixels for matched and non-matched pairs alike (DPR rule
+  ``"prefix"`` on :func:`xaiface.explain.random.permutation_map`), where the default replaces its
+  uniform map's pixels through the bound rule (a non-match from the other end), with seed 3
+  (``REFERENCE_RANDOM_SEED``) instead of ``seed``;
+* the data set is a reference-rules Patch-LFW (in-place donors, seed 3 per class; see
+  :func:`.patch_lfw.generate_patch_lfw`), by default in ``<out>/patch-lfw-<geometry>-reference``.
 """
 from __future__ import annotations
 
@@ -43,7 +60,10 @@ from .protocol import DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, patch_evidence
 from .scoring import PairScorer
 from .store import PairResult, ResultStore
 
-DEFAULT_METHODS = ("xssab", "gradient", "random")
+DEFAULT_METHODS = ("xssab", "xssab-noblur", "gradient", "random")
+"""``xssab`` = the paper (blurred maps), ``xssab-noblur`` = the reference code (unblurred)."""
+REFERENCE_RANDOM_SEED = 3
+"""The reference's random-baseline seed (``np.random.seed(3)`` in ``get_random_masks``)."""
 
 
 def dataset_dir_for(out_dir: str | os.PathLike, geometry: str, reference_rules: bool = False) -> Path:
@@ -124,10 +144,16 @@ def decision_threshold(ds: PatchLFW, model: FaceModel, threshold: float | None =
                           "(without --pairs / --folds)") from None
 
 
+def dpr_rule_for(method: str, rule: str, reference_rules: bool = False) -> str:
+    """The DPR rule a method's run uses: ``rule``, except the random baseline under the reference
+    rules, which takes the reference's permutation prefix (``"prefix"``) whatever the decision."""
+    return "prefix" if reference_rules and method == "random" else rule
+
+
 def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: bool = False, rule: str = "bound",
-                  threshold: float | None = None) -> str:
+                  threshold: float | None = None, reference_rules: bool = False) -> str:
     """Name of a report folder: ``all``, ``600pairs``, ``300pairs-folds1-2`` (folds 1-based), with
-    ``-jpeg``, ``-rank`` or ``-th<value>`` appended for non-default protocol settings."""
+    ``-jpeg``, ``-rank``, ``-th<value>`` or ``-reference`` appended for non-default protocol settings."""
     tag = "all" if n_pairs is None else f"{int(n_pairs)}pairs"
     if folds is not None:
         tag += "-folds" + "-".join(str(int(f) + 1) for f in sorted(set(folds)))
@@ -137,11 +163,19 @@ def selection_tag(n_pairs: int | None, folds: Iterable[int] | None, *, jpeg: boo
         tag += f"-{rule}"
     if threshold is not None:
         tag += f"-th{threshold:g}"
+    if reference_rules:
+        tag += "-reference"
     return tag
 
 
 def _short_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def embeddings_path(out_dir: str | os.PathLike, model: str, weights_sha256: str | None, dataset_sha256: str) -> Path:
+    """Where :func:`dataset_embeddings` caches a model's embeddings of a data set:
+    ``<out>/embeddings-<model>-<key>.npz``, key a hash of the model, its weights and the data set."""
+    return Path(out_dir) / f"embeddings-{model}-{_short_hash([model, weights_sha256, dataset_sha256])}.npz"
 
 
 def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLike, batch_size: int = 64,
@@ -162,8 +196,7 @@ def dataset_embeddings(ds: PatchLFW, model: FaceModel, out_dir: str | os.PathLik
     """
     from tqdm import tqdm
 
-    key = _short_hash([model.spec.name, model.spec.weights_sha256, ds.identity])
-    path = Path(out_dir) / f"embeddings-{model.spec.name}-{key}.npz"
+    path = embeddings_path(out_dir, model.spec.name, model.spec.weights_sha256, ds.identity)
     dim = model.spec.embedding_size
     have: dict[str, np.ndarray] = {k: np.zeros((0, dim) if k.startswith("e_") else 0, dtype=d)
                                    for k, d in (("pair_index", np.int64), ("same", bool), ("e_a", np.float32),
@@ -320,7 +353,9 @@ class PairJob:
     Attributes:
         method, params: the explainer. model, weights: the face model by registered name and
             weight path (or, for the local executor only, the model object itself).
-        threshold, rule, jpeg, dpr_percents, deletion_percents: the protocol (see :func:`run_config`).
+        threshold, rule, jpeg, dpr_percents, deletion_percents: the protocol (see :func:`run_config`;
+            ``rule`` is the method's own, :func:`dpr_rule_for`). reference_steps: the reference's
+            float DPR step index (``--reference-rules``).
     """
 
     method: str
@@ -332,6 +367,7 @@ class PairJob:
     jpeg: bool
     dpr_percents: tuple[int, ...]
     deletion_percents: tuple[int, ...]
+    reference_steps: bool = False
 
     def key(self) -> str:
         """The key of this job's explainer and scorer in :func:`xaiface.executor.worker_state`."""
@@ -339,7 +375,7 @@ class PairJob:
 
         model = self.model if isinstance(self.model, str) else f"object-{id(self.model)}"
         return state_key("patch-lfw", self.method, self.params, model, self.weights, self.threshold, self.rule,
-                         self.jpeg, self.dpr_percents, self.deletion_percents)
+                         self.jpeg, self.dpr_percents, self.deletion_percents, self.reference_steps)
 
     def chunksize(self) -> int:
         """Pairs per task: 1 for the perturbation (black-box) methods, seconds a pair; 8 for the others."""
@@ -354,7 +390,7 @@ class PairJob:
         fr = self.model if isinstance(self.model, FaceModel) else get_model(self.model, weights=self.weights)
         fr.eval()
         scorer = PairScorer(fr, dpr_percents=self.dpr_percents, deletion_percents=self.deletion_percents,
-                            rule=self.rule, jpeg=self.jpeg)
+                            rule=self.rule, jpeg=self.jpeg, reference_steps=self.reference_steps)
         return get_explainer(self.method, Verifier(fr, threshold=self.threshold), **self.params), scorer
 
 
@@ -424,12 +460,20 @@ def _open_executor(executor: Any, workers: int | None, scheduler: str | None, th
 
 
 def run_config(method: str, params: dict[str, Any], model: FaceModel, ds: PatchLFW, threshold: float, rule: str,
-               jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int]) -> dict[str, Any]:
+               jpeg: bool, dpr_percents: Sequence[int], deletion_percents: Sequence[int],
+               reference_rules: bool = False) -> dict[str, Any]:
     """The configuration that names a run (its ``run_key`` is a hash of it); the data set enters by
-    its :attr:`~.patch_lfw.PatchLFW.identity` (the content hash of an older-format folder, as before)."""
-    return {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
-            "dataset_sha256": ds.identity, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
-            "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
+    its :attr:`~.patch_lfw.PatchLFW.identity` (the content hash of an older-format folder, as before).
+
+    ``reference_rules`` (default False) adds ``"reference_rules": True``; the default
+    configuration has no such key, so the keys of runs stored before the option stay valid.
+    """
+    cfg = {"method": method, "params": params, "model": model.spec.name, "weights_sha256": model.spec.weights_sha256,
+           "dataset_sha256": ds.identity, "threshold": float(threshold), "rule": rule, "jpeg": bool(jpeg),
+           "dpr_percents": list(dpr_percents), "deletion_percents": list(deletion_percents)}
+    if reference_rules:
+        cfg["reference_rules"] = True
+    return cfg
 
 
 def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAULT_METHODS, model: str | FaceModel = "dlib-resnet",
@@ -440,7 +484,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
                   data: str | os.PathLike | None = None, generate: bool = True, progress: bool = True,
                   on_pair: Callable[[str, int], None] | None = None, write: bool = True,
                   executor: Any = None, workers: int | None = None, scheduler: str | None = None,
-                  threads: int | None = None, chunk_pairs: int | None = None) -> dict[str, Any]:
+                  threads: int | None = None, chunk_pairs: int | None = None,
+                  reference_rules: bool = False) -> dict[str, Any]:
     """Run the Patch-LFW benchmark (resuming whatever ``out_dir/results.sqlite`` already holds).
 
     Args:
@@ -448,11 +493,14 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             generated data set).
         methods: registered explainers (``xaiface explainers``); empty: Table 1 only.
         model, weights: the face model.
-        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, where the pairs the
+        dataset: a Patch-LFW folder (default ``<out>/patch-lfw-<geometry>``, or
+            ``<out>/patch-lfw-<geometry>-reference`` under ``reference_rules``, where the pairs the
             run selects are generated when missing and ``generate``, see :func:`patch_lfw_for_run`).
         n_pairs, folds: the evaluated subset (:func:`.patch_lfw.select_pairs`; folds 0-based).
             Table 1 uses every pair of the data set; the threshold is :func:`decision_threshold`'s.
-        seed: the random baseline's seed (and the generator's, when it generates).
+        seed: the random baseline's seed (and the generator's, when it generates); under
+            ``reference_rules`` the random baseline takes the reference's 3 instead, unless
+            ``method_params["random"]["seed"]`` is given.
         jpeg: the reference's JPEG re-encoding of each DPR step. rule: DPR pixel rule.
         threshold: override the decision threshold (finite, in [-1, 1]; else ConfigError); needed
             for a partial data set when the model has no calibrated threshold.
@@ -467,6 +515,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         chunk_pairs: pairs per executor task (default :meth:`PairJob.chunksize`).
         write: write ``summary.json``, ``summary.md`` and plots into ``<out>/<tag>`` (see
             :func:`selection_tag`; the results database and embeddings stay in ``<out>``).
+        reference_rules: score as the xSSAB reference code (see the module docstring; default
+            False). Needs ``rule="bound"`` (the reference has no other).
     Returns:
         the summary dict (see :func:`.report.summarize`).
     Raises:
@@ -484,6 +534,8 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
         explainer_info(m)  # an unknown name fails here, before any work
     if rule not in DPR_RULES:
         raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+    if reference_rules and rule != "bound":
+        raise ConfigError(f"the reference rules use the reference's 'bound' DPR rule, got rule {rule!r}")
     if threshold is not None:
         threshold = check_threshold(threshold)
     out = ensure_dir(out_dir, "benchmark folder")
@@ -496,7 +548,7 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             raise ConfigError("a distributed run needs the model by name (and weights by path), not a model object")
         ds, selection = patch_lfw_for_run(out, fr, dataset=dataset, generate=generate, seed=seed, data=data,
                                           n_pairs=n_pairs, folds=folds, progress=progress,
-                                          executor=None if ex.kind == "local" else ex)
+                                          reference_rules=reference_rules, executor=None if ex.kind == "local" else ex)
         fixed, source = decision_threshold(ds, fr, threshold)  # a missing calibration fails before the embeddings
 
         t0 = time.perf_counter()
@@ -511,13 +563,18 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
 
         params_all = {m: dict((method_params or {}).get(m, {})) for m in methods}
         if "random" in params_all:
-            params_all["random"].setdefault("seed", int(seed))
-        scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg)
+            params_all["random"].setdefault("seed", REFERENCE_RANDOM_SEED if reference_rules else int(seed))
+            if reference_rules:  # the reference's pixel order (a default run's params stay {"seed": seed})
+                params_all["random"].setdefault("reference", True)
+        scorer = PairScorer(fr, dpr_percents=dpr_percents, deletion_percents=deletion_percents, rule=rule, jpeg=jpeg,
+                            reference_steps=reference_rules)
         run_keys: dict[str, str] = {}
         with ResultStore(out / "results.sqlite") as store:
             for method in methods:
                 params = params_all[method]
-                cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents)
+                cfg = run_config(method, params, fr, ds, th, rule, jpeg, scorer.dpr_percents, scorer.deletion_percents,
+                                 reference_rules)
+                method_scorer = scorer.with_rule(dpr_rule_for(method, rule, reference_rules))
                 key = _short_hash(cfg)
                 run_keys[method] = key
                 store.register(key, fr.spec.name, method, cfg)
@@ -525,10 +582,12 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
                 todo = nested_order([q for q in selection if q.index not in done])
                 if not todo:
                     continue
-                job = PairJob(method, params, model_ref, None if weights is None else str(weights), th, rule, bool(jpeg),
-                              tuple(scorer.dpr_percents), tuple(scorer.deletion_percents))
+                job = PairJob(method, params, model_ref, None if weights is None else str(weights), th,
+                              method_scorer.rule, bool(jpeg), tuple(scorer.dpr_percents),
+                              tuple(scorer.deletion_percents), bool(reference_rules))
                 if ex.kind == "local":  # this process's objects, not a second copy of the model
-                    worker_state(job.key(), lambda: (get_explainer(method, Verifier(fr, threshold=th), **params), scorer))
+                    worker_state(job.key(), lambda: (get_explainer(method, Verifier(fr, threshold=th), **params),
+                                                     method_scorer))
                 bar = tqdm(total=len(selection), initial=len(selection) - len(todo), desc=f"{method} [{ex.describe()}]",
                            unit="pair", disable=not progress, smoothing=0.05)
                 tasks = (PairTask.of(ds.fold(q.fold), q.index, q.same, emb["e_patched"][row_of[q.index]],
@@ -551,10 +610,11 @@ def run_patch_lfw(out_dir: str | os.PathLike, *, methods: Sequence[str] = DEFAUL
             ex.close()
     summary = summarize(results, t1, selection, dataset=ds, model=fr.spec.name, rule=rule, jpeg=jpeg,
                         dpr_percents=scorer.dpr_percents, deletion_percents=scorer.deletion_percents,
-                        run_keys=run_keys, params=params_all)
+                        run_keys=run_keys, params=params_all, reference_rules=reference_rules)
     summary["timing_s"] = {"embeddings": round(t_emb, 1)}
     summary["out"] = str(out)
-    summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold))
+    summary["report_dir"] = str(out / selection_tag(n_pairs, folds, jpeg=jpeg, rule=rule, threshold=threshold,
+                                                     reference_rules=reference_rules))
     save_npz_atomic(out / "table1-scores.npz", pair_index=emb["pair_index"], same=emb["same"],
              clean=t1["scores_clean"], patched=t1["scores_patched"])
     if write:

@@ -11,9 +11,13 @@ per scorer).
 
 ``jpeg=True`` reproduces the reference's JPEG re-encoding (``cv2.imwrite`` defaults: quality 95,
 4:2:0 chroma) of every DPR step and of the partner; deletion and insertion stay lossless.
+``reference_steps=True`` computes the DPR steps' indices as the reference does (float fractions,
+see :mod:`.protocol`); deletion and insertion, which the reference does not have, keep the exact
+counts.
 """
 from __future__ import annotations
 
+import copy
 import io
 from dataclasses import dataclass
 from typing import Sequence
@@ -25,7 +29,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError, NumericalError
 from ..models.base import FaceModel
 from ..verify.similarity import pair_similarity
-from .protocol import DELETION_PERCENTS, DPR_PERCENTS, check_percents, compose, dpr_masks, label_evidence, ranked_masks
+from .protocol import (
+    DELETION_PERCENTS, DPR_PERCENTS, DPR_RULES, check_percents, compose, dpr_masks, label_evidence, ranked_masks,
+)
 
 
 @dataclass
@@ -91,24 +97,35 @@ class PairScorer:
     Args:
         model: the face model (float pixels ``(B, 3, S, S)`` in 0..255 -> raw embeddings).
         dpr_percents, deletion_percents: the steps (default 0..100 by 5 and by 10).
-        rule: DPR pixel rule, ``"bound"`` (the reference's) or ``"rank"`` (see :mod:`.protocol`).
-        jpeg: re-encode each DPR step and the partner as JPEG (the reference's behaviour).
+        rule: DPR pixel rule, ``"bound"`` (default, the reference's strict bound), ``"rank"`` or
+            ``"prefix"`` (the reference's random baseline; see :mod:`.protocol`).
+        jpeg: re-encode each DPR step and the partner as JPEG (the reference's behaviour; default False).
         jpeg_quality: 95, as ``cv2.imwrite``'s default.
+        reference_steps: the DPR steps' float index of the reference (default False: exact).
     """
 
     def __init__(self, model: FaceModel, *, dpr_percents: Sequence[int] = DPR_PERCENTS,
                  deletion_percents: Sequence[int] = DELETION_PERCENTS, rule: str = "bound", jpeg: bool = False,
-                 jpeg_quality: int = 95):
+                 jpeg_quality: int = 95, reference_steps: bool = False):
         self.model = model.eval()
         self.dpr_percents = check_percents(dpr_percents)
         self.deletion_percents = check_percents(deletion_percents)
-        if rule not in ("bound", "rank"):
-            raise ConfigError(f"DPR rule must be 'bound' or 'rank', got {rule!r}")
+        if rule not in DPR_RULES:
+            raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
         self.rule, self.jpeg, self.jpeg_quality = rule, bool(jpeg), int(jpeg_quality)
+        self.reference_steps = bool(reference_steps)
         s = model.input_size
         self.size = s
         self._black = torch.zeros(3, s, s)
         self.black_embedding = self.embed(self._black[None])[0]
+
+    def with_rule(self, rule: str) -> "PairScorer":
+        """This scorer with another DPR rule (the model and the black image's embedding shared)."""
+        if rule not in DPR_RULES:
+            raise ConfigError(f"DPR rule must be one of {DPR_RULES}, got {rule!r}")
+        other = copy.copy(self)
+        other.rule = rule
+        return other
 
     @torch.inference_mode()
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -120,7 +137,7 @@ class PairScorer:
 
     def masks(self, combined_map: np.ndarray, same: bool, match: bool) -> tuple[np.ndarray, np.ndarray]:
         """``(dpr_masks (T, S, S), top_masks (T_d, S, S))``: DPR replacements and the deletion ranking."""
-        return (dpr_masks(combined_map, match, self.dpr_percents, self.rule),
+        return (dpr_masks(combined_map, match, self.dpr_percents, self.rule, self.reference_steps),
                 ranked_masks(label_evidence(combined_map, same), self.deletion_percents))
 
     @torch.inference_mode()

@@ -9,7 +9,7 @@ SQLite's write-ahead log keeps the file consistent if the process is killed betw
 Each pair row carries the SHA-256 of its values (``checksum``, verified on every read): a row that
 does not verify (edited, damaged) is dropped with a warning and its pair computed again, never
 used. A store written before checksums existed gets the column (and its rows' checksums) when it
-is first opened.
+is first opened. :func:`read_runs` reads a store without writing anything (``bench status``).
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..io.files import add_column, open_database, payload_checksum, storage_faults
+from ..errors import StorageError
+from ..io.files import add_column, open_database, open_database_readonly, payload_checksum, storage_faults
 
-__all__ = ["PairResult", "ResultStore", "open_database"]
+__all__ = ["PairResult", "ResultStore", "StoredRun", "open_database", "read_runs"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,6 +95,59 @@ class PairResult:
         for k in _ARRAYS:
             d[k] = None if d[k] is None else np.asarray(d[k]).tolist()
         return d
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What a store holds of one run (read by :func:`read_runs`).
+
+    Attributes:
+        run_key, model, method, config, created: the ``runs`` row (config as registered).
+        finished: pairs stored without an error; failed: pairs stored with one (not recomputed
+            on resume); damaged: rows whose checksum does not verify (a run drops and
+            recomputes them when it next opens the store).
+    """
+
+    run_key: str
+    model: str
+    method: str
+    config: dict[str, Any]
+    created: float
+    finished: frozenset[int]
+    failed: frozenset[int]
+    damaged: frozenset[int]
+
+
+def read_runs(path: str | os.PathLike) -> list[StoredRun]:
+    """Every run of a results database with its stored pairs, opened read-only (nothing written,
+    no damaged row dropped, no checksum column added; a store from before checksums counts its
+    rows as verified). In order of registration.
+
+    Raises:
+        StorageError: a missing, unreadable or damaged file, or one without the store's tables.
+    """
+    path = Path(path)
+    con = open_database_readonly(path, "results", ("runs", "pairs"))
+    try:
+        with storage_faults(path, "cannot read the results database"):
+            signed = "checksum" in {r[1] for r in con.execute("PRAGMA table_info(pairs)")}
+            runs = con.execute("SELECT run_key, model, method, config, created FROM runs ORDER BY created").fetchall()
+            out = []
+            for key, model, method, config, created in runs:
+                cols = _SELECT if signed else ", ".join(_COLUMNS)
+                finished, failed, damaged = set(), set(), set()
+                for row in con.execute(f"SELECT {cols} FROM pairs WHERE run_key = ?", (key,)):
+                    if signed and payload_checksum(row[:-1]) != row[-1]:
+                        damaged.add(int(row[1]))
+                    else:
+                        (finished if row[_COLUMNS.index("error")] is None else failed).add(int(row[1]))
+                out.append(StoredRun(key, model, method, json.loads(config), float(created), frozenset(finished),
+                                     frozenset(failed), frozenset(damaged)))
+    except json.JSONDecodeError as e:
+        raise StorageError(f"{path}: a run's configuration is not JSON ({e}); the results database is damaged") from None
+    finally:
+        con.close()
+    return out
 
 
 def _dumps(a: Any) -> str | None:

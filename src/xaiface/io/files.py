@@ -9,7 +9,8 @@
   path and the cause (the CLI prints it on one line and exits 1).
 * :func:`ensure_dir`: an output folder, created if needed and probed for writing before any work.
 * :func:`load_npz`: every array of an ``.npz``, or a :class:`StorageError` for a damaged file.
-* :func:`open_database`: the SQLite file of a resumable store (write-ahead log).
+* :func:`open_database`: the SQLite file of a resumable store (write-ahead log);
+  :func:`open_database_readonly`: the same file for reading only (reports, status).
 * :func:`payload_checksum`: the checksum stored with each row of a resumable store.
 * :func:`folder_lock`: one writer at a time for a folder that several processes may extend.
 """
@@ -198,6 +199,41 @@ def open_database(path: str | os.PathLike, schema: str, what: str, *, timeout: f
         if con is not None:
             con.close()
         raise StorageError(f"{path}: not a usable {what} database ({e}); use another path or delete the file") from None
+    return con
+
+
+def open_database_readonly(path: str | os.PathLike, what: str, tables: tuple[str, ...] = (), *,
+                           timeout: float = 5.0) -> sqlite3.Connection:
+    """An existing store's SQLite file opened read-only (``mode=ro``: no row, table or journal
+    setting is ever written; a writer may keep writing meanwhile, as the write-ahead log allows).
+    The database file itself is never changed; like any reader of a write-ahead-log database,
+    SQLite creates its ``-wal`` / ``-shm`` side files (empty) beside it when they are absent.
+
+    Args:
+        path: the database file. what: its name in messages ("results").
+        tables: tables that must be present (default none checked).
+        timeout: seconds to wait for a writer's lock (default 5).
+    Raises:
+        StorageError: no such file, a folder, not a database, damaged, or without ``tables``;
+            the message names the path and the cause.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StorageError(f"{path}: {'is a folder' if path.is_dir() else 'no such file'}; expected a {what} database file")
+    con = None
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+        have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in tables if t not in have]
+        if missing:
+            raise StorageError(f"{path}: not a {what} database (no table {', '.join(missing)})")
+    except StorageError:
+        con.close()
+        raise
+    except sqlite3.Error as e:
+        if con is not None:
+            con.close()
+        raise StorageError(f"{path}: not a readable {what} database ({e})") from None
     return con
 
 
