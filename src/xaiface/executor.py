@@ -176,6 +176,17 @@ def _scheduler_lost(address: str, e: BaseException) -> ExecutorError:
                          "arrived is stored: run the same command again to compute only what is missing")
 
 
+WORKER_CONFIG: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
+"""Dask settings of the local cluster's workers: glibc's own malloc trimming (Dask's nannies set
+``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's mmap threshold, so every large tensor
+is mapped and unmapped afresh) and no statistical profiler sampling the task thread. For
+``dask worker`` on other machines the same: ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``
+and ``--no-nanny`` (one command per worker process), as the README's recipe does."""
+
+
 class DaskExecutor(Executor):
     """Tasks on a Dask distributed cluster.
 
@@ -211,9 +222,13 @@ class DaskExecutor(Executor):
             n = 2 if workers is None else int(workers)
             if n < 1:
                 raise ConfigError(f"--workers must be at least 1 for the dask executor, got {n}")
-            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                         dashboard_address="127.0.0.1:0" if dashboard else None,
-                                         silence_logs=logging.ERROR)
+            import dask
+
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # left behind by an earlier cluster's nannies
+            with dask.config.set(WORKER_CONFIG):
+                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                             dashboard_address="127.0.0.1:0" if dashboard else None,
+                                             silence_logs=logging.ERROR)
             self.address = self._cluster.scheduler_address
             self.client = Client(self._cluster, set_as_default=False)
         else:
