@@ -45,7 +45,7 @@ def test_status_of_a_small_run(bench, small_ds):
     st = bench_status(out)
     assert _sha(out / "results.sqlite") == before  # read only
     (d,) = st.datasets
-    assert d.error is None and d.pairs == 6 and d.content_sha256 == small_ds.content_sha256 and d.geometry == "dlib-150"
+    assert d.error is None and d.pairs == 6 and d.identity == small_ds.identity and d.geometry == "dlib-150"
     assert [(s.pairs, s.finished) for s in d.subsets] == [(6000, 6), (1200, 6), (600, 6), (300, 6), (100, 6)]
     (e,) = st.embeddings
     assert e.error is None and e.pairs == 6

@@ -100,9 +100,10 @@ class DatasetStatus:
 
     Attributes:
         path: its folder. error: why it could not be read (the other fields are then empty).
-        pairs, folds (1-based), content_sha256, geometry, size, patch_size, n_patches, seed,
-        reference_rules (the manifest's flag; None when it has none): from its manifest.
-        missing_files: fold files the manifest names that are not there.
+        pairs, folds (1-based), identity (what names it in run keys:
+        :attr:`~.patch_lfw.PatchLFW.identity`), geometry, size, patch_size, n_patches, seed,
+        reference_rules: from its manifest.
+        missing_files: chunk files the manifest names that are not there.
         subsets: how many of each standard subset's pairs it holds.
     """
 
@@ -110,7 +111,7 @@ class DatasetStatus:
     error: str | None = None
     pairs: int = 0
     folds: list[int] = field(default_factory=list)
-    content_sha256: str | None = None
+    identity: str | None = None
     geometry: str | None = None
     size: int | None = None
     patch_size: int | None = None
@@ -125,10 +126,10 @@ class DatasetStatus:
         try:
             ds = PatchLFW(root)
             p = ds.params
-            missing = [c["file"] for c in ds.manifest["chunks"].values() if not (root / c["file"]).is_file()]
+            missing = [c.file for c in ds.chunks if not (root / c.file).is_file()]
             indices = frozenset(q.index for q in ds.pairs)
-            return cls(str(root), None, ds.n_pairs, [f + 1 for f in ds.folds], ds.content_sha256, ds.geometry, ds.size,
-                       ds.patch_size, p.get("n_patches"), p.get("seed"), p.get("reference_rules"), missing,
+            return cls(str(root), None, ds.n_pairs, [f + 1 for f in ds.folds], ds.identity, ds.geometry, ds.size,
+                       ds.patch_size, p.get("n_patches"), p.get("seed"), ds.reference_rules, missing,
                        _subsets(indices))
         except (XaifaceError, KeyError, TypeError, ValueError) as e:
             return cls(str(root), f"{type(e).__name__}: {e}")
@@ -143,10 +144,10 @@ class DatasetStatus:
         ref = {True: ", reference rules", False: "", None: ""}[self.reference_rules]
         lines = [f"data set {name}: {self.pairs} pairs in folds {_ranges(self.folds)}, {self.geometry} crops "
                  f"({self.size} px, {self.n_patches} patches of {self.patch_size} px, seed {self.seed}{ref}), "
-                 f"sha256 {str(self.content_sha256)[:16]}",
+                 f"identity {str(self.identity)[:16]}",
                  "  standard subsets present: " + ", ".join(s.text() for s in self.subsets)]
         if self.missing_files:
-            lines.append(f"  missing fold files: {', '.join(self.missing_files)}")
+            lines.append(f"  missing chunk files: {', '.join(self.missing_files)}")
         return lines
 
 
@@ -299,7 +300,7 @@ def bench_status(folder: str | os.PathLike) -> BenchStatus:
     embeddings = [EmbeddingsStatus.read(p) for p in sorted(root.glob("embeddings-*.npz"))]
     results = root / "results.sqlite"
     stored: list[StoredRun] = read_runs(results)
-    by_sha = {d.content_sha256: d.path for d in datasets if d.content_sha256}
+    by_sha = {d.identity: d.path for d in datasets if d.identity}
     emb_names = {Path(e.path).name: e.path for e in embeddings if e.error is None}
     runs = []
     for r in stored:
