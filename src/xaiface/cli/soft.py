@@ -126,8 +126,9 @@ def cmd_eval_soft(args: argparse.Namespace) -> int:
 
     _threads(args)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    names = [n.strip() for spec in (args.estimator or []) for n in spec.split(",") if n.strip()] or None
     rep = evaluate_estimators(args.out, sets=sets, data=args.data, limit=args.limit, folds=args.cv_folds,
-                              cache=not args.no_cache, progress=not args.quiet, **executor_kwargs(args))
+                              cache=not args.no_cache, progress=not args.quiet, estimators=names, **executor_kwargs(args))
     print(rep["table"])
     if "utkface" in rep:
         bad = rep["utkface"]["malformed_names"]
@@ -227,6 +228,9 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_out_arg(e)
     e.add_argument("--sets", default="lfw,utkface,vip", help="comma-separated: lfw, utkface, vip")
     e.add_argument("--limit", type=int, default=None, help="at most N images per set (random, seed 0)")
+    e.add_argument("--estimator", action="append", default=None, metavar="NAME[,NAME...]",
+                   help="registered gender / age estimators to measure (repeatable; default dlib-gender,dlib-age; "
+                        "see `xaiface traits --list`), e.g. --estimator dlib-gender,levi-hassner-gender")
     add_executor_args(e, workers_help="detection processes (default 2)")
     e.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on VIP_attribute (default 5)")
     e.add_argument("--no-cache", action="store_true")
