@@ -154,7 +154,7 @@ def _signed64(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
-def _decode_floats(mv: memoryview, fields: list[tuple[int, int, Any]], num: int, dtype: str) -> np.ndarray | None:
+def _decode_floats(fields: list[tuple[int, int, Any]], num: int, dtype: str) -> np.ndarray | None:
     """Repeated float (``<f4``, wire type 5) or double (``<f8``, 1) field ``num``: packed and/or not."""
     width = 4 if dtype == "<f4" else 8
     parts = []
@@ -189,9 +189,9 @@ def decode_blob(buf: memoryview) -> np.ndarray:
         elif num in legacy and wt == 0:
             legacy[num] = int(val)
             has_legacy = True
-    data = _decode_floats(buf, fields, 5, "<f4")
+    data = _decode_floats(fields, 5, "<f4")
     if data is None:
-        data = _decode_floats(buf, fields, 8, "<f8")
+        data = _decode_floats(fields, 8, "<f8")
     if data is None:
         data = np.zeros(0, np.float32)
     shape = dims if dims is not None else ([legacy[1], legacy[2], legacy[3], legacy[4]] if has_legacy else [data.size])
@@ -444,7 +444,7 @@ class CaffeNet(nn.Module):
 
     def _buffer(self, lay: CaffeLayer, kind: str, arr: np.ndarray) -> str:
         key = re.sub(r"\W", "_", f"{lay.name}_{kind}")
-        while hasattr(self, key) and key not in self._buffers:
+        while key in self._buffers or hasattr(self, key):  # two layer names that differ only in punctuation
             key += "_"
         self.register_buffer(key, torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
         return key
