@@ -177,3 +177,22 @@ def test_tampered_file_is_refused(monkeypatch, tmp_path):
     with pytest.raises(WeightsError, match="deploy_gender.prototxt: SHA-256 .* differs from the expected"):
         lh.network("gender")
     lh.network.cache_clear()
+
+
+def test_evaluation_takes_estimator_names(nets, tmp_path, data_root):
+    from xaiface.errors import ConfigError
+    from xaiface.soft.evaluate import evaluate_estimators
+
+    rep = evaluate_estimators(tmp_path / "ev", sets=["utkface"], data=data_root, limit=4, progress=False, workers=1,
+                              estimators=["levi-hassner-gender", "dlib-gender", "levi-hassner-age"])
+    u = rep["utkface"]
+    assert rep["estimators"] == ["levi-hassner-gender", "dlib-gender", "levi-hassner-age"]
+    assert set(u["estimators"]) == {"levi-hassner-gender", "dlib-gender", "levi-hassner-age"}
+    assert u["gender"] == u["estimators"]["levi-hassner-gender"]["gender"] and u["gender"]["n"] == 4
+    assert u["age"] == u["estimators"]["levi-hassner-age"]["age"] and u["age"]["tolerance"] == 5.0
+    assert "| levi-hassner-age: age MAE, all ages |" in rep["table"].replace("UTKFace (4 images) ", "")
+    assert (tmp_path / "ev" / "utkface_age.png").is_file()
+    with pytest.raises(ConfigError, match="neither gender nor age"):
+        evaluate_estimators(tmp_path / "ev2", sets=["utkface"], data=data_root, limit=2, estimators=["vip-body-mass"])
+    with pytest.raises(ConfigError, match="name a gender estimator"):
+        evaluate_estimators(tmp_path / "ev2", sets=["lfw"], data=data_root, limit=2, estimators=["levi-hassner-age"])
