@@ -82,14 +82,14 @@ class G:
         return {"format": "graph-model", "modelTopology": {"node": self.nodes},
                 "weightsManifest": [{"paths": ["w.bin"], "weights": self.weights}]}
 
-    def module(self, out, nchw_input=True):
+    def module(self, out, nchw_input=True, fuse=True):
         m = self.model()
         return TfjsGraphModule(m, decode_weights(m["weightsManifest"], b"".join(self.blobs), "test"), [out],
-                               nchw_input=nchw_input)
+                               nchw_input=nchw_input, fuse=fuse)
 
-    def run(self, out, x_nhwc, nchw_input=True):
+    def run(self, out, x_nhwc, nchw_input=True, fuse=True):
         """The module's output for an NHWC input (fed as NCHW unless ``nchw_input`` is False), in TF layout."""
-        net = self.module(out, nchw_input)
+        net = self.module(out, nchw_input, fuse)
         x = torch.from_numpy(x_nhwc)
         y = net(x.permute(0, 3, 1, 2) if nchw_input else x)
         if net.output_is_nchw(out):
@@ -238,6 +238,24 @@ def test_elementwise_constants_broadcast_per_channel_and_scalar():
     np.testing.assert_allclose(g.run(sub, x), ref, **TOL)
 
 
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_unfolded_batch_norm_is_folded_into_the_convolution(depthwise):
+    x = RNG.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    w = RNG.normal(0, 1, (3, 3, 3, 1 if depthwise else 4)).astype(np.float32)
+    cout = 3 if depthwise else 4
+    scale, shift = RNG.uniform(0.5, 2, (cout,)).astype(np.float32), RNG.normal(0, 1, (cout,)).astype(np.float32)
+    g = G(x.shape)
+    conv = g.op("DepthwiseConv2dNative" if depthwise else "Conv2D", ["x", g.const(w)], strides=[1, 2, 2, 1],
+                padding="SAME", data_format="NHWC")
+    relu = g.op("Relu", [g.op("Add", [g.op("Mul", [conv, g.const(scale)]), g.const(shift)])])
+    out = g.op("Maximum", [g.op("Minimum", [relu, g.const(np.float32(6))]), g.const(np.float32(0))])
+    ref = np.clip(np_conv(x, w, 2, "SAME", depthwise=depthwise) * scale + shift, 0, 6)
+    net = g.module(out)
+    assert net.fused == {"conv+scale/bias": 1, "relu6": 1} and len(net._steps) == 2
+    np.testing.assert_allclose(g.run(out, x), ref, **TOL)
+    np.testing.assert_allclose(g.run(out, x, fuse=False), ref, **TOL)
+
+
 def test_prelu_written_as_max_min():
     # MobileFace's PReLU: max(0, x) + gamma * min(0, x)
     x = RNG.uniform(-2, 2, (1, 4, 4, 2)).astype(np.float32)
@@ -249,7 +267,9 @@ def test_prelu_written_as_max_min():
     mn = g.op("Minimum", [g.const(np.float32(0)), conv])
     out = g.op("AddV2", [mx, g.op("Mul", [g.const(gamma), mn])])
     y = np_conv(x, w, 1, "VALID")
-    np.testing.assert_allclose(g.run(out, x), np.where(y >= 0, y, gamma * y), **TOL)
+    assert g.module(out).fused == {"prelu": 1}
+    for fuse in (True, False):
+        np.testing.assert_allclose(g.run(out, x, fuse=fuse), np.where(y >= 0, y, gamma * y), **TOL)
 
 
 @pytest.mark.parametrize("keep", [False, True])
@@ -373,11 +393,16 @@ def test_real_graph_equals_tensorflow_js(name, size, tfjs_weights):
 
     assert file_sha256(bin_path) == meta["model_files"]["sha256"][f"{name}.bin"]
     keys = [k.split("/", 1)[1] for k in ref.files if k.startswith(name + "/")]
-    net = tfjs_to_torch(json_path, outputs=keys, nchw_input=False)
-    with torch.no_grad():
-        out = net(torch.from_numpy(_reference_inputs(size)))
-    out = out if isinstance(out, tuple) else (out,)
-    for k, o in zip(keys, out):
-        r = ref[f"{name}/{k}"]
-        # ~30 layers of float32 sums in another order than TF.js's: relative 1e-5 of the output's scale
-        np.testing.assert_allclose(o.numpy().reshape(r.shape), r, rtol=0, atol=1e-5 * float(np.abs(r).max()))
+    from xaiface.models.tfjs_reader import read_tfjs
+
+    model, weights = read_tfjs(json_path)
+    for fuse in (True, False):
+        net = TfjsGraphModule(model, weights, keys, nchw_input=False, fuse=fuse)
+        assert bool(net.fused) == fuse
+        with torch.no_grad():
+            out = net(torch.from_numpy(_reference_inputs(size)))
+        out = out if isinstance(out, tuple) else (out,)
+        for k, o in zip(keys, out):
+            r = ref[f"{name}/{k}"]
+            # ~30 layers of float32 sums in another order than TF.js's: relative 1e-5 of the output's scale
+            np.testing.assert_allclose(o.numpy().reshape(r.shape), r, rtol=0, atol=1e-5 * float(np.abs(r).max()))
