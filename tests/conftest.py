@@ -23,6 +23,26 @@ def lfw(data_root):
     return LFW(data_root)
 
 
+def require_fetched(package: str) -> None:
+    """Skip when a registry package's weights are not in the cache, unless ``XAIFACE_REQUIRE_WEIGHTS=1``
+    (set by ``scripts/test.sh`` after ``setup-env.sh`` fetched them): then a missing file fails."""
+    import os
+
+    from xaiface.io.fetch import PACKAGES, is_fetched
+
+    if not is_fetched(package):
+        msg = f"{PACKAGES[package].spec} is not fetched (xaiface models fetch {package})"
+        if os.environ.get("XAIFACE_REQUIRE_WEIGHTS") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def tfjs_weights():
+    """The npm human-models 3.0.4 weights (faceres, mobileface) are in the cache."""
+    require_fetched("human-models-3.0.4")
+
+
 @pytest.fixture(scope="session")
 def dlib_model():
     from xaiface.models import get_model

@@ -105,3 +105,18 @@ def test_unwarp_map_roundtrip(lfw_photo, hog):
 def test_unknown_geometry(lfw_photo, hog):
     with pytest.raises(ConfigError, match="geometry"):
         align_face(lfw_photo, hog.detect(lfw_photo)[0], "mystery-112")
+
+
+def test_zoomed_arcface_geometry():
+    """``arcface-224-zoom1.4``: the 112 template scaled to 224, then pulled 1.4x towards the centre."""
+    from xaiface.align.aligner import _size, _zoom, arcface_template
+    from xaiface.align.geometry import ARCFACE_TEMPLATE_112
+    from xaiface.errors import ConfigError
+
+    assert _size("arcface-224-zoom1.4") == 224 and _zoom("arcface-224-zoom1.4") == 1.4 and _zoom("arcface-112") == 1.0
+    t = arcface_template(224, 1.4)
+    np.testing.assert_allclose((t - 112) * 1.4 + 112, ARCFACE_TEMPLATE_112 * 2, atol=1e-9)
+    np.testing.assert_allclose(arcface_template(112), ARCFACE_TEMPLATE_112, atol=1e-12)
+    for bad in ("arcface-224-zoomx", "arcface-224-big", "arcface-224-zoom9"):
+        with pytest.raises(ConfigError, match="arcface-224"):
+            _zoom(bad)

@@ -4,6 +4,8 @@ Two geometries ship, each model declares which it needs (``ModelSpec.preprocessi
 
 * ``arcface-<S>``: the five landmarks mapped by a least-squares similarity transform onto
   insightface's 112x112 template (scaled by S/112), border 0; ``arcface-112`` is ArcFace's.
+  ``arcface-<S>-zoom<Z>``: the same template zoomed out Z times about the crop centre (S/2, S/2),
+  so that the face fills 1/Z of the crop (``arcface-224-zoom1.4``: HSE FaceRes's crops).
 * ``dlib-150``: dlib's face chip (``get_face_chip(img, shape, size=150, padding=0.25)``), from
   dlib's 5-point shape. The chip rectangle and angle come from dlib's
   ``get_face_chip_details`` and the warp is ours (bilinear, values truncated as dlib does), so
@@ -57,8 +59,8 @@ def alignment_matrix(face: DetectedFace, geometry: str) -> tuple[np.ndarray, int
             "gave none); alignment needs five landmarks"
         )
     if geometry.startswith("arcface-"):
-        size = _size(geometry)
-        return similarity_transform(face.landmarks, ARCFACE_TEMPLATE_112 * (size / 112.0)), size
+        size, zoom = _size(geometry), _zoom(geometry)
+        return similarity_transform(face.landmarks, arcface_template(size, zoom)), size
     if geometry.startswith("dlib-"):
         size = _size(geometry)
         if face.landmarks_dlib5 is not None:
@@ -67,9 +69,30 @@ def alignment_matrix(face: DetectedFace, geometry: str) -> tuple[np.ndarray, int
     raise ConfigError(f"unknown alignment geometry {geometry!r}; expected 'arcface-<size>' or 'dlib-<size>'")
 
 
+def arcface_template(size: int, zoom: float = 1.0) -> np.ndarray:
+    """insightface's five-point template scaled to ``size`` and zoomed out ``zoom`` times about the crop centre."""
+    c = size / 2.0
+    return c + (ARCFACE_TEMPLATE_112 * (size / 112.0) - c) / zoom
+
+
+def _zoom(geometry: str) -> float:
+    parts = geometry.split("-")
+    if len(parts) < 3:
+        return 1.0
+    if len(parts) > 3 or not parts[2].startswith("zoom"):
+        raise ConfigError(f"alignment geometry {geometry!r}: expected 'arcface-<size>' or 'arcface-<size>-zoom<factor>'")
+    try:
+        zoom = float(parts[2][4:])
+    except ValueError:
+        raise ConfigError(f"alignment geometry {geometry!r}: the zoom factor must be a number (e.g. 'arcface-224-zoom1.4')") from None
+    if not 0.25 <= zoom <= 4.0:
+        raise ConfigError(f"alignment geometry {geometry!r}: the zoom factor must be within 0.25..4")
+    return zoom
+
+
 def _size(geometry: str) -> int:
     try:
-        size = int(geometry.split("-", 1)[1])
+        size = int(geometry.split("-")[1])
     except ValueError:
         raise ConfigError(f"alignment geometry {geometry!r} has no crop size (e.g. 'arcface-112')") from None
     if not 16 <= size <= 1024:

