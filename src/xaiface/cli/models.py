@@ -23,6 +23,7 @@ def cmd_fetch(names: list[str], archive: str | None, force: bool) -> int:
 
 
 def _weights_state(name: str) -> str:
+    """``packaged``, or whether the registry weights of ``name`` are in the cache."""
     from ..models.catalog import TFJS_SPECS
 
     if name in TFJS_SPECS:

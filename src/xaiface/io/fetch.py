@@ -114,7 +114,7 @@ def cached_file(pkg: RegistryPackage | str, member: str) -> Path:
         WeightsError: not fetched yet (says how to fetch it), or a digest that differs (names
             the file and both digests).
     """
-    from ..models.integrity import weights_sha256
+    from .hashing import weights_sha256
 
     pkg = PACKAGES[pkg] if isinstance(pkg, str) else pkg
     expected = pkg.files[member]

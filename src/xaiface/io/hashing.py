@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +57,47 @@ def weights_digest(model: object, weights: object = None) -> str | None:
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         return file_sha256(weights)
     return None if weights is None else str(weights)
+
+
+# weight files: digests cached per file state (``models.integrity`` re-exports these)
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_state(path: Path) -> tuple[str, int, int]:
+    st = os.stat(path)
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a weight file, streamed, and cached per (path, size, mtime_ns).
+
+    Raises:
+        OSError: the file cannot be read (the exception names it).
+    """
+    path = Path(path)
+    state = _file_state(path)
+    digest = _DIGESTS.get(state)
+    if digest is None:
+        digest = file_sha256(path)
+        if _file_state(path) == state:  # unchanged while it was read
+            _DIGESTS[state] = digest
+    return digest
+
+
+def read_weights(path: str | os.PathLike) -> tuple[bytes, str]:
+    """A weight file's bytes and SHA-256 (for loaders that parse the whole file in memory).
+
+    The digest is computed from the bytes read (no second read of the file) unless this file
+    state is already cached.
+    """
+    path = Path(path)
+    state = _file_state(path)
+    data = path.read_bytes()
+    unchanged = _file_state(path) == state
+    digest = _DIGESTS.get(state) if unchanged else None
+    if digest is None:
+        digest = hashlib.sha256(data).hexdigest()
+        if unchanged:
+            _DIGESTS[state] = digest
+    return data, digest

@@ -18,16 +18,14 @@ network that maps every input to (nearly) the same direction gives > 0.9999.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import WeightsError
-from ..io.hashing import file_sha256
+from ..io.hashing import file_sha256, read_weights, weights_sha256  # noqa: F401  (their home before io/hashing)
 
 if TYPE_CHECKING:
     from .base import FaceModel
@@ -37,48 +35,6 @@ PROBE_ALIKE_COSINE = 0.9999
 
 #: Allowed deviation from unit norm of a probe embedding after L2 normalisation (as ``embed`` does).
 _UNIT_NORM_TOL = 1e-3
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def _file_state(path: Path) -> tuple[str, int, int]:
-    st = os.stat(path)
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
-
-
-def weights_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a weight file, streamed, and cached per (path, size, mtime_ns).
-
-    Raises:
-        OSError: the file cannot be read (the exception names it).
-    """
-    path = Path(path)
-    state = _file_state(path)
-    digest = _DIGESTS.get(state)
-    if digest is None:
-        digest = file_sha256(path)
-        if _file_state(path) == state:  # unchanged while it was read
-            _DIGESTS[state] = digest
-    return digest
-
-
-def read_weights(path: str | os.PathLike) -> tuple[bytes, str]:
-    """A weight file's bytes and SHA-256 (for loaders that parse the whole file in memory).
-
-    The digest is computed from the bytes read (no second read of the file) unless this file
-    state is already cached.
-    """
-    path = Path(path)
-    state = _file_state(path)
-    data = path.read_bytes()
-    unchanged = _file_state(path) == state
-    digest = _DIGESTS.get(state) if unchanged else None
-    if digest is None:
-        digest = hashlib.sha256(data).hexdigest()
-        if unchanged:
-            _DIGESTS[state] = digest
-    return data, digest
-
 
 def check_sha256(path: str | os.PathLike, found: str, expected: str | None, hint: str = "") -> None:
     """Raise :class:`WeightsError` naming the file and both digests when ``found != expected``.
