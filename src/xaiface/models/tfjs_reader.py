@@ -502,7 +502,15 @@ SUPPORTED_OPS: frozenset[str] = frozenset(_OPS) | {"Const", "Placeholder"}
 
 # the reader's own fused steps (see TfjsGraphModule._fuse): not TensorFlow ops
 _OPS["xaiface.Clamp"] = (lambda i, a, n: torch.clamp(i[0], a["lo"], a["hi"]), "keep")
-_OPS["xaiface.Prelu"] = (lambda i, a, n: _activation("Prelu", i[0], a, i[1], n[0]), "keep")
+def _fused_prelu(inputs: list, attrs: dict[str, Any], nchw: list[bool]) -> Tensor:
+    """``max(0, x) + g * min(0, x)``: torch's PReLU kernel when ``g`` is one slope per channel."""
+    x, g = inputs
+    if nchw[0] and x.ndim == 4 and g.numel() == x.shape[1] and g.numel() > 1:
+        return F.prelu(x, g.reshape(-1))
+    return _activation("Prelu", x, attrs, g, nchw[0])
+
+
+_OPS["xaiface.Prelu"] = (_fused_prelu, "keep")
 
 
 def _prod(x: Tensor, dim: tuple[int, ...], keepdim: bool) -> Tensor:
