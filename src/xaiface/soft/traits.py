@@ -219,6 +219,22 @@ def get_estimator(name: str, **kwargs: Any) -> TraitEstimator:
 # ------------------------------------------------------------------------------------- helpers
 
 
+def discrete_age_trait(value: float, support: Sequence[float], probabilities: Sequence[float], tolerance: float,
+                       estimator: str) -> Trait:
+    """The ``age`` trait of an estimate ``value`` under a discrete predictive distribution.
+
+    ``std`` is the spread of the distribution around ``value`` and ``confidence`` the mass of the
+    support points within ``tolerance`` of it (capped at 1), per the module's contract.
+    """
+    b = np.asarray(support, np.float64)
+    p = np.asarray(probabilities, np.float64)
+    v = float(value)
+    std = float(np.sqrt(np.sum(p * (b - v) ** 2)))
+    conf = min(1.0, float(p[np.abs(b - v) <= tolerance].sum()))
+    return Trait("age", v, conf, estimator, unit="years", std=std, tolerance=tolerance,
+                 distribution=(tuple(float(x) for x in b), tuple(float(x) for x in p)))
+
+
 def gaussian_within(std: float, tolerance: float) -> float:
     """P(|X| <= tolerance) for X ~ N(0, std^2) (1.0 when ``std`` is 0)."""
     if std <= 0:
