@@ -25,7 +25,17 @@ def test_models(capsys):
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
     names = [m["name"] for m in json.loads(out)["models"]]
-    assert "dlib-resnet" in names
+    assert "dlib-resnet" in names and "faceres" in names and "mobileface" in names
+
+
+def test_models_fetch(capsys, tmp_path, monkeypatch, tfjs_weights):
+    code, out, _ = run(capsys, "models", "fetch", "human-models-3.0.4")  # cached: verified, nothing fetched
+    assert code == 0 and "5 files verified" in out
+    code, _, err = run(capsys, "models", "fetch", "no-such-package")
+    assert code == 1 and "unknown weight packages ['no-such-package']" in err
+    monkeypatch.setenv("XAIFACE_CACHE", str(tmp_path / "empty"))
+    code, _, err = run(capsys, "verify", "a.jpg", "b.jpg", "--model", "mobileface")
+    assert code == 1 and "not in the cache; run `xaiface models fetch human-models-3.0.4`" in err
 
 
 def test_verify_genuine_and_impostor(capsys, lfw):
