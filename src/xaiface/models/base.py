@@ -103,6 +103,45 @@ class FaceModel(nn.Module):
                 return frozen(x)
         return self.features(x)
 
+    def layer_name(self, key: str) -> str:
+        """The internal layer the spec names ``key`` (``"last"``, ``"cam"``); ConfigError if none."""
+        name = self.spec.layers.get(key)
+        if not name:
+            raise ConfigError(f"model {self.spec.name} declares no {key!r} layer (ModelSpec.layers: "
+                              f"{sorted(self.spec.layers) or 'none'}); layer-wise explainers need it")
+        return name
+
+    def forward_with_layers(self, pixels: torch.Tensor, layers: "list[str] | tuple[str, ...]") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Raw embeddings ``(B, D)`` and the activations of the named internal layers, in one eager forward.
+
+        Layers are module paths of this model (``"blocks.13"``), read by forward hooks; a graph
+        model overrides this with its node names. The activations stay in the autograd graph, so
+        ``torch.autograd.grad(score, maps)`` gives a score's gradient with respect to them.
+
+        Raises:
+            ConfigError: a layer that is not a module of the model, or that produced no tensor.
+        """
+        s = self.input_size
+        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
+            raise ConfigError(f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}")
+        got: dict[str, torch.Tensor] = {}
+        handles = []
+        try:
+            for name in layers:
+                try:
+                    mod = self.get_submodule(name)
+                except AttributeError:
+                    raise ConfigError(f"model {self.spec.name} has no layer {name!r}") from None
+                handles.append(mod.register_forward_hook(lambda m, i, o, n=name: got.__setitem__(n, o)))
+            emb = self.features(self.normalize(pixels.float()))
+        finally:
+            for h in handles:
+                h.remove()
+        missing = [n for n in layers if not isinstance(got.get(n), torch.Tensor)]
+        if missing:
+            raise ConfigError(f"model {self.spec.name}: layers {missing} produced no tensor")
+        return emb, got
+
     def _frozen_features(self, example: torch.Tensor) -> Any:
         """The frozen trace of :meth:`features` for this device and dtype (None: eager)."""
         import os

