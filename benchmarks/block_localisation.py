@@ -30,7 +30,7 @@ def main() -> None:
     model = get_model(args.model)
     planted = planted_pairs(FacePipeline(model, threshold=0.9), n=args.n, seed=args.seed)
     verifier = Verifier(model, threshold="eer")
-    methods = args.methods.split(",") if args.methods else [m for m in list_explainers() if explainer_info(m).family != "interpretable"]
+    methods = args.methods.split(",") if args.methods else [m for m in list_explainers() if explainer_info(m).family not in ("interpretable", "amortised")]
     print(f"model {args.model}, {args.n} planted pairs, seed {args.seed}")
     print("| method | map | hits / pairs | seconds |")
     print("|---|---|---:|---:|")

@@ -151,7 +151,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    methods = args.methods.split(",") if args.methods else [m for m in list_explainers() if explainer_info(m).family != "interpretable"]
+    methods = args.methods.split(",") if args.methods else [m for m in list_explainers() if explainer_info(m).family not in ("interpretable", "amortised")]
     rows = []
     for name in args.models.split(","):
         rows += bench_model(name, args, methods)

@@ -55,7 +55,7 @@ def _model_and_crops(name, lfw, dlib_model):
 
 
 @pytest.mark.parametrize("model_name", WITH_WEIGHTS)
-@pytest.mark.parametrize("name", [m for m in list_explainers() if explainer_info(m).family != "interpretable"])
+@pytest.mark.parametrize("name", [m for m in list_explainers() if explainer_info(m).family not in ("interpretable", "amortised")])
 def test_every_explainer(name, model_name, dlib_model, lfw, request):
     if model_name in ("faceres", "mobileface"):
         request.getfixturevalue("tfjs_weights")

@@ -74,7 +74,10 @@ class LayerScoreExplainer(GradientExplainer):
     def _cells(self, g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+    def _layer_gradients(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(e, A, G)``: the pair's normalised embeddings ``(2, D)``, the layer's maps ``(2, C, h, w)``
+        and each explained image's score gradient there (zero rows for the others), detached."""
         x = torch.cat([xa, xb]).detach().requires_grad_(True)  # so that the layer's maps carry a graph
         cost.n_forward += 2
         f, maps = self.verifier.model.forward_with_layers(x, [self.layer])
@@ -90,7 +93,11 @@ class LayerScoreExplainer(GradientExplainer):
         cot = torch.stack([e[1], e[0]]) / norm * rows  # d s_i / d f_i, the norm held fixed
         (g,) = torch.autograd.grad(f, a, grad_outputs=cot)
         cost.n_backward += len(which)
-        cells = self._cells(g, a.detach())  # (2, h, w)
+        return e, a.detach(), g
+
+    def _explain(self, xa: torch.Tensor, xb: torch.Tensor, which: tuple[int, ...], cost: Cost) -> MapResult:
+        e, a, g = self._layer_gradients(xa, xb, which, cost)
+        cells = self._cells(g, a)  # (2, h, w)
         s = self.verifier.input_size
         up = F.interpolate(cells[:, None], size=(s, s), mode="bilinear", align_corners=False)[:, 0]
         score = (e[0] * e[1]).sum()
