@@ -75,8 +75,11 @@ def fwd_bwd_batch4(model, crops) -> None:
 
 
 def bench_model(name: str, args, methods: list[str]) -> list[dict]:
-    model = get_model(name, weights=None if name == "dlib-resnet" else "random")
-    verifier = Verifier(model, threshold=0.3 if name != "dlib-resnet" else "eer")
+    from xaiface.models import model_spec
+
+    spec = model_spec(name)
+    model = get_model(name, weights="random" if spec.weights_required else None)  # iresnet: random weights
+    verifier = Verifier(model, threshold="eer" if spec.thresholds else 0.3)
     n_bb = args.bb_pairs if args.bb_pairs is not None else (3 if name == "dlib-resnet" else 1)
     crops = lfw_crops(max(args.pairs, 2), model)
     rows = []
@@ -99,6 +102,7 @@ def bench_model(name: str, args, methods: list[str]) -> list[dict]:
                  "ms": 1000 * limit, "forwards": 4, "backwards": 4})
     for m in methods:
         kw = {"batch_size": args.batch_size} if m in BLACK_BOX else {}
+        kw.update(args.params.get(m, {}).get(name, {}))
         light = m in BLACK_BOX and name in (args.bb_light or "").split(",")
         if light:
             kw.update(LIGHT[m])
@@ -149,7 +153,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats per pair for xssab / reference / limit")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE[@MODEL]",
+                    help="an explainer parameter, for one model with @MODEL (e.g. corrrise-student.weights=s.pt@dlib-resnet)")
     args = ap.parse_args()
+    args.params = {}
+    for p in args.param:
+        key, _, val = p.partition("=")
+        val, _, model = val.partition("@")
+        method, _, pname = key.partition(".")
+        for mname in (model.split(",") if model else args.models.split(",")):
+            args.params.setdefault(method, {}).setdefault(mname, {})[pname] = val
     torch.set_num_threads(args.threads)
     methods = args.methods.split(",") if args.methods else [m for m in list_explainers() if explainer_info(m).family not in ("interpretable", "amortised")]
     rows = []

@@ -8,7 +8,8 @@ forward: ``a_c = s(P) - s(P with the cell's planted pixels restored from O)`` (>
 content raised the similarity). Each method's prediction of ``a_c`` is its combined map summed
 over the cell's planted pixels; for the plain gradient also the first-order Taylor term
 ``sum g . (P - O)`` over those pixels (what a gradient *can* say about the change) and the
-unsigned |gradient| mass (what the ``gradient`` map ranks by).
+unsigned |gradient| mass (what the ``gradient`` map ranks by). The pairs are development pairs:
+Patch-LFW pairs of the 1,200-pair selection that are not among the 600 the tables are computed on.
 
 Printed per model: the median over pairs of the Spearman correlation between ``a_c`` and each
 prediction over the pair's planted cells; the cell-level AUROC of "planted" (label-signed
@@ -17,7 +18,8 @@ evidence, as the benchmark's pixel AUROC); how linear the score is over a patch
 (Pearson correlation of a pair's map with the mean map over the pairs: a face template). A
 figure shows examples and the correlations.
 
-    python benchmarks/why_gradients_miss.py --bench runs/bench --model dlib-resnet --pairs 100 \
+    xaiface bench patch-lfw-generate --pairs 1200 --out runs/dev/patch-lfw-dlib-150
+    python benchmarks/why_gradients_miss.py --bench runs/dev --model dlib-resnet --pairs 100 \
         --out docs/results/explainers/why-gradients-miss-dlib-resnet
 """
 from __future__ import annotations
@@ -44,12 +46,12 @@ def _t(im: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float()
 
 
-def pick_pairs(ds: PatchLFW, n: int) -> list:
-    """The first n / 20 genuine and impostor pairs of each fold (a subset of the benchmark's pairs)."""
+def pick_pairs(ds: PatchLFW, n: int, exclude: frozenset[int] = frozenset()) -> list:
+    """The first n / 20 genuine and impostor pairs of each fold, leaving out ``exclude``."""
     per = max(1, n // 20)
     out = []
     for fold in ds.folds:
-        pairs = [p for p in ds.pairs if p.fold == fold]
+        pairs = [p for p in ds.pairs if p.fold == fold and p.index not in exclude]
         for same in (True, False):
             out += [p for p in pairs if p.same == same][:per]
     return out
@@ -71,7 +73,13 @@ def main() -> None:
     verifier = Verifier(model, threshold="eer")
     methods = [m for m in args.methods.split(",") if m]
     explainers = {m: get_explainer(m, verifier) for m in methods}
-    pairs = pick_pairs(ds, args.pairs)
+    from xaiface.bench.status import subset_pairs
+
+    # development pairs: none of the 600 the benchmark's tables are computed on
+    pairs = pick_pairs(ds, args.pairs, exclude=subset_pairs(600))
+    if len(pairs) < args.pairs:
+        raise SystemExit(f"{ds.root}: only {len(pairs)} pairs outside the 600-pair subset; generate more with "
+                         f"`xaiface bench patch-lfw-generate --pairs 1200 --model {args.model} --out {ds.root}`")
     p = ds.patch_size
     s = ds.size
     k = s // p
