@@ -13,7 +13,7 @@ Endpoints (their schema is ``GET /openapi.json``; the page at ``/`` uses only th
 * ``POST /api/verify-video``: a reference photo and a clip -> a job;
 * ``GET /api/jobs/{id}`` (state, progress, the result when done), ``DELETE /api/jobs/{id}`` (cancel).
 
-Safety, chosen here: the request body is limited (``max_body_size``: 413 while it arrives), as are
+Safety, chosen here: the request body is limited (:class:`BodyLimit`: 413 from its length, or while it arrives), as are
 the form's files and fields; photos are decoded by :func:`xaiface.io.load_image` (content
 sniffing, pixel limit from the header), clips sniffed by their magic bytes; every refusal is one
 JSON object ``{"error": type, "detail": message}`` with the project's error type mapped to a
@@ -43,7 +43,7 @@ from ..errors import (
 from .jobs import JobCancelled, JobNotFound, JobQueue, JobQueueFull
 from .service import DemoService, Limits, Photo, is_fast, method_entry, png_uri
 
-__all__ = ["STATUS", "create_app", "error_payload", "status_of"]
+__all__ = ["STATUS", "BodyLimit", "create_app", "error_payload", "status_of"]
 
 #: HTTP status of each project error (the first matching class wins; any other XaifaceError: 400)
 STATUS: tuple[tuple[type, int], ...] = (
@@ -55,6 +55,36 @@ _STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript;
            "style.css": "text/css; charset=utf-8"}
 _CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class BodyLimit:
+    """ASGI middleware refusing a request body over ``max_bytes`` with 413 and the API's JSON error:
+    at once from its ``Content-Length``, else while it arrives (chunked), before it is all read."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, int(max_bytes)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body over the limit of {self.max_bytes} bytes"
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"error": "HTTPError", "detail": message}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, message)
+            return msg
+
+        await self.app(scope, counted, send)
 
 
 def status_of(exc: BaseException) -> int:
@@ -94,10 +124,11 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
     app = FastAPI(
         title="xaiface demo", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
         description="Explainable face verification: two photos in, the verdict and its evidence out.",
-        max_body_size=lim.max_upload_bytes, form_limits={"max_files": 2, "max_fields": 16, "max_part_size": 4096},
+        form_limits={"max_files": 2, "max_fields": 16, "max_part_size": 4096},
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = svc
+    app.add_middleware(BodyLimit, max_bytes=lim.max_upload_bytes)
 
     # ---- errors: one JSON object each ------------------------------------------------------
     @app.exception_handler(XaifaceError)
@@ -115,8 +146,6 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 413:
-            detail = f"request body over the limit of {lim.max_upload_bytes} bytes"
         return JSONResponse({"error": "HTTPError", "detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
