@@ -128,6 +128,7 @@ def test_upload_over_the_body_limit_is_refused_with_413(genuine_pair):
 
 def test_explain_xssab_answers_at_once_with_maps_as_png_and_arrays(client, genuine_pair):
     from xaiface.explain import Verifier, get_explainer
+    from xaiface.explain.visualize import crop_overlays, signed_maps
     from xaiface.pipeline import FacePipeline
 
     a, b = genuine_pair
@@ -137,26 +138,48 @@ def test_explain_xssab_answers_at_once_with_maps_as_png_and_arrays(client, genui
     assert r.json()["factor"] is None
     verdict = client.post("/api/verify", files=_files(a, b)).json()
     assert res["verdict"]["similarity"] == pytest.approx(verdict["similarity"], abs=1e-6)
+    assert res["verdict"]["threshold"] == verdict["threshold"]
     (m,) = res["methods"]
     assert m["method"] == "xssab" and m["score"] == pytest.approx(verdict["similarity"], abs=1e-5)
     assert m["n_backward"] > 0
-    for key in ("combined_crop", "similarity_crop", "dissimilarity_crop"):
-        assert [_png(u).shape for u in m["images"][key]] == [(150, 150, 3)] * 2
-    pa, pb = (np.asarray(Image.open(p).convert("RGB")) for p in (a, b))
-    assert [_png(u).shape for u in m["images"]["combined_photo"]] == [pa.shape, pb.shape]
-    # the arrays are the maps the library computes in-process
+    # a match: the maps sent are the combined one and the evidence, the similarity map
+    assert m["evidence"] == "similarity" and set(m["maps"]) == {"combined", "similarity"} and "images" not in m
     pipe = FacePipeline()
     expl = get_explainer("xssab", Verifier.from_pipeline(pipe)).explain((pipe.align(a), pipe.align(b)))
+    # the grey PNGs encode the pair-scaled signed maps of the report: value = (pixel - 128) / 127
+    for kind in ("combined", "similarity"):
+        for png, want in zip(m["maps"][kind], signed_maps(expl, kind)):
+            grey = _png(png)[..., 0].astype(float)
+            assert grey.shape == (150, 150)
+            assert np.abs((grey - 128) / 127 - want).max() <= 0.5 / 127 + 2e-3
+    # the arrays are the maps the library computes in-process
     for k in ("combined", "similarity", "dissimilarity"):
         for got, want in zip(m["arrays"][k], expl.maps(k)):
             got = np.asarray(got)
             assert got.shape == want.shape == (150, 150)
             assert np.allclose(got, want, atol=1e-5 + 1e-3 * float(np.abs(want).max()))
-    # the map is painted: the combined overlay differs from the plain crop where the map is strong
-    crop = _png(res["crops"][0]).astype(int)
-    over = _png(m["images"]["combined_crop"][0]).astype(int)
-    strong = np.abs(expl.normalized()[0]) > 0.5
-    assert strong.any() and np.abs(over - crop)[strong].mean() > 20
+    # the crops and how to draw a map onto each photo: the canvas transform maps the crop's
+    # landmarks (pixel centres + 0.5) onto the photo's
+    from xaiface.align import apply_affine
+
+    assert [_png(u).shape for u in res["crops"]] == [(150, 150, 3)] * 2
+    for face, geo, path in zip((expl.pair.a, expl.pair.b), res["faces"], (a, b)):
+        assert geo["photo_size"] == list(Image.open(path).size) and geo["crop_size"] == 150
+        ta, tb, tc, td, te, tf = geo["canvas_transform"]
+        lm = np.asarray(face.face.landmarks)
+        crop_pts = apply_affine(face.matrix, lm) + 0.5
+        back = np.stack([ta * crop_pts[:, 0] + tc * crop_pts[:, 1] + te, tb * crop_pts[:, 0] + td * crop_pts[:, 1] + tf], 1)
+        assert np.allclose(back, lm + 0.5, atol=1e-6)
+    assert res["legend"]["similarity_rgb"] == [0, 200, 60] and res["legend"]["dissimilarity_rgb"] == [235, 25, 105]
+    # painted=true: the server's own overlays (those of the report), all_maps: the dissimilarity map too
+    both = client.post("/api/explain", files=_files(a, b),
+                       data={"methods": "xssab", "all_maps": "true", "painted": "true"}).json()["original"]["methods"][0]
+    assert set(both["maps"]) == {"combined", "similarity", "dissimilarity"}
+    assert set(both["images"]) == {"combined_crop", "similarity_crop", "dissimilarity_crop", "combined_photo"}
+    for got, want in zip(both["images"]["combined_crop"], crop_overlays(expl, "combined")):
+        assert np.abs(_png(got).astype(int) - want.astype(int)).max() <= 2
+    pa, pb = (np.asarray(Image.open(p).convert("RGB")) for p in (a, b))
+    assert [_png(u).shape for u in both["images"]["combined_photo"]] == [pa.shape, pb.shape]
 
 
 def test_factor_and_soft_biometrics_side_by_side(client, genuine_pair):

@@ -19,13 +19,14 @@ sniffing, pixel limit from the header), clips sniffed by their magic bytes; ever
 JSON object ``{"error": type, "detail": message}`` with the project's error type mapped to a
 status (:data:`STATUS`); the job queue is bounded (429); a clip is written only into the app's
 own temporary folder, removed when it stops; the page loads nothing from elsewhere (a
-Content-Security-Policy of ``'self'`` and ``data:`` images says so to the browser), and the
+Content-Security-Policy of ``'self'`` (and ``data:`` / ``blob:`` images) says so to the browser), and the
 Swagger/ReDoc pages (which load scripts from a CDN) are off. FastAPI's telemetry is off.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -53,7 +54,7 @@ STATUS: tuple[tuple[type, int], ...] = (
 
 _STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
            "style.css": "text/css; charset=utf-8"}
-_CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; connect-src 'self'; "
+_CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
@@ -155,7 +156,9 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
+        t0 = time.perf_counter()
         response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - t0):.1f}"
         response.headers["Content-Security-Policy"] = _CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -187,6 +190,10 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
     @app.get("/", include_in_schema=False)
     def index():
         return _static("index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
@@ -233,7 +240,7 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
                sample: int | None = Form(None, description="instead of photos: a sample id of GET /api/samples"),
                model: str = Form("dlib-resnet"), threshold: str = Form("eer", description="eer, fmr=1e-2, fmr=1e-3 or a number")):
         a, b = _photos(image_a, image_b, sample)
-        return svc.verify(a, b, model, threshold)
+        return JSONResponse(svc.verify(a, b, model, threshold))
 
     @app.post("/api/explain", summary="Verdict, maps (PNG, arrays) and evidence; slow methods as a job (202)",
               responses={202: {"description": "a background job: poll GET /api/jobs/{id}"}})
@@ -245,13 +252,18 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
                 level: float | None = Form(None, description="the factor's level"),
                 apply: str = Form("both", description="apply the factor to 'both' photos or the 'probe' (B)"),
                 arrays: bool = Form(False, description="add the maps as arrays"),
+                all_maps: bool = Form(False, description="both the similarity and dissimilarity maps "
+                                                         "(default: the one arguing for the verdict)"),
+                painted: bool = Form(False, description="add the maps painted by the server on crops and photos "
+                                                        "(RGB PNGs); by default the maps come as grey PNGs the page paints"),
                 background: bool = Form(False, description="run as a job even when every method is fast")):
         names = svc.check_methods([m.strip() for m in methods.split(",")])
         a, b = _photos(image_a, image_b, sample)
         kw = dict(methods=names, model=model, threshold=threshold, soft=soft, factor=factor or None, level=level,
-                  apply=apply, arrays=arrays)
+                  apply=apply, arrays=arrays, all_maps=all_maps,
+                  painted=painted)
         if not background and all(is_fast(m) for m in names):
-            return svc.explain(a, b, **kw)
+            return JSONResponse(svc.explain(a, b, **kw))  # plain JSON already: skip FastAPI's re-encoding walk
         svc.check_factor(factor or None, level, apply)  # a bad factor or level fails now, not inside the job
         job = state["jobs"].submit("explain", lambda j: svc.explain(a, b, progress=j.report, **kw))
         return _job_response(job)
@@ -294,7 +306,7 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
                 plot.unlink()
                 d["best_frame"] = png_uri(v.best_frame)
                 if v.explanation is not None:
-                    d["explanation"] = method_entry(v.explanation, (ref.image, v.best_frame), "", False)
+                    d["explanation"] = method_entry(v.explanation, (ref.image, v.best_frame), "", painted=True)
                 return d
             finally:
                 path.unlink(missing_ok=True)

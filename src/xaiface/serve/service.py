@@ -258,7 +258,7 @@ class DemoService:
 
     def explain(self, a: Photo, b: Photo, methods: Sequence[str] = ("xssab",), model: str = "dlib-resnet",
                 threshold: str = "eer", soft: bool = False, factor: str | None = None, level: float | None = None,
-                apply: str = "both", arrays: bool = False,
+                apply: str = "both", arrays: bool = False, all_maps: bool = False, painted: bool = False,
                 progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
         """Verdict, maps and evidence of a pair; with ``factor``, the same under that factor side by side.
 
@@ -268,6 +268,7 @@ class DemoService:
             factor, level: a registered influencing factor applied to ``apply`` (``"both"`` photos or
                 the ``"probe"``, B) and the pair explained again.
             arrays: add the maps as arrays (nested lists, crop resolution) to the PNGs.
+            all_maps, painted: see :func:`method_entry`.
             progress: ``progress(fraction, stage)`` as the work advances; raising there cancels.
         Returns:
             ``{"original": {...}, "factor": {...} | None}``, each as :meth:`explain_one` gives; when the
@@ -277,14 +278,15 @@ class DemoService:
         transform = self.check_factor(factor, level, apply)
         runs = 2 if transform is not None else 1
         tick = _Ticker(progress, runs * len(methods))
-        out: dict[str, Any] = {"original": self.explain_one(a, b, methods, model, threshold, soft, arrays, tick)}
+        out: dict[str, Any] = {"original": self.explain_one(a, b, methods, model, threshold, soft, arrays, tick, all_maps,
+                                                          painted)}
         out["factor"] = None
         if transform is not None:
             ta = Photo(f"{a.name} [{transform.describe()}]", transform(a.image).image) if apply == "both" else a
             tb = Photo(f"{b.name} [{transform.describe()}]", transform(b.image).image)
             about = {**transform.config(), "apply": apply, "description": transform.describe()}
             try:
-                res = self.explain_one(ta, tb, methods, model, threshold, soft, arrays, tick)
+                res = self.explain_one(ta, tb, methods, model, threshold, soft, arrays, tick, all_maps, painted)
             except NoFaceError as e:  # the factor hid a face: that is a result, not a bad request
                 res = {"verdict": None, "methods": [], "error": str(e)}
             res["factor"] = about
@@ -293,8 +295,10 @@ class DemoService:
         return out
 
     def explain_one(self, a: Photo, b: Photo, methods: Sequence[str], model: str, threshold: str, soft: bool,
-                    arrays: bool, tick: "_Ticker | None" = None) -> dict[str, Any]:
-        """One pair: ``verdict`` (the pipeline's), ``crops`` (PNG), ``methods`` (one entry each), ``soft_biometrics``."""
+                    arrays: bool, tick: "_Ticker | None" = None, all_maps: bool = False,
+                    painted: bool = False) -> dict[str, Any]:
+        """One pair: ``verdict`` (the pipeline's verifier's), ``crops`` (PNG), ``faces`` (how to draw a map on
+        each photo, :func:`face_geometry`), ``legend``, ``methods`` (:func:`method_entry` each), ``soft_biometrics``."""
         from ..explain.base import FacePair, PerturbationExplainer, Verifier, explainer_info, get_explainer
 
         tick = tick or _Ticker(None, len(methods))
@@ -304,6 +308,7 @@ class DemoService:
         verifier = Verifier.from_pipeline(pipe)
         pair = FacePair(fa, fb)
         entries = []
+        verdict = None
         for name in methods:
             info = explainer_info(name)
             params: dict[str, Any] = {}
@@ -314,9 +319,12 @@ class DemoService:
             tick.start(name)
             expl = get_explainer(name, verifier, **params).explain(pair)
             tick.done()
-            entries.append(method_entry(expl, (a.image, b.image), info.family, arrays))
-        res: dict[str, Any] = {"verdict": _verdict(pipe, fa, fb).to_dict(),
-                               "crops": [png_uri(fa.image), png_uri(fb.image)], "methods": entries}
+            if verdict is None and info.family != "interpretable":  # scored by the pipeline's verifier
+                verdict = expl.verdict
+            entries.append(method_entry(expl, (a.image, b.image), info.family, arrays, painted, all_maps))
+        verdict = verdict if verdict is not None else _verdict(pipe, fa, fb)
+        res: dict[str, Any] = {"verdict": verdict.to_dict(), "crops": [png_uri(fa.image), png_uri(fb.image)],
+                               "faces": [face_geometry(fa), face_geometry(fb)], "legend": legend(), "methods": entries}
         if soft:
             res["soft_biometrics"] = self.soft_biometrics(pipe, fa, fb, (a.image, b.image), res["verdict"])
         return res
@@ -345,19 +353,63 @@ def _verdict(pipe: Any, fa: Any, fb: Any) -> Any:
     return Verifier.from_pipeline(pipe).verdict(e[0], e[1], pair=FacePair(fa, fb))
 
 
-def method_entry(expl: Any, photos: tuple[np.ndarray, np.ndarray], family: str, arrays: bool) -> dict[str, Any]:
-    """One method's part of a result: its verdict and cost, the overlays as PNG, arrays when asked."""
-    from .. import explain  # noqa: F401  (registry loaded)
-    from ..explain.visualize import crop_overlays, photo_overlays
+def map_png(signed: np.ndarray) -> str:
+    """A signed map in [-1, 1] as an 8-bit grey PNG data URI: ``pixel = 128 + round(127 * value)``
+    (so ``value = (pixel - 128) / 127``; 0 is exact; NaN, outside a photo's crop, is 0)."""
+    v = np.clip(np.nan_to_num(np.asarray(signed, dtype=np.float32), nan=0.0), -1.0, 1.0)
+    return png_uri(np.rint(128 + 127 * v).astype(np.uint8))
+
+
+def face_geometry(face: Any) -> dict[str, Any]:
+    """How the page draws a crop-resolution map onto the photo: the photo's size and the canvas
+    transform ``[a, b, c, d, e, f]`` (``setTransform`` order) taking crop pixels to photo pixels.
+
+    :class:`~xaiface.types.AlignedFace` ``.matrix`` maps photo to crop coordinates with pixel
+    centres at integers; a canvas puts pixel centres at ``+0.5``, hence the shifts.
+    """
+    from ..align import invert_affine
+
+    inv = invert_affine(face.matrix)
+    A, t = inv[:, :2], inv[:, 2]
+    shift = t + 0.5 - A @ np.array([0.5, 0.5])
+    h, w = face.photo_shape
+    return {"crop_size": int(face.image.shape[0]), "photo_size": [int(w), int(h)],
+            "canvas_transform": [float(A[0, 0]), float(A[1, 0]), float(A[0, 1]), float(A[1, 1]),
+                                 float(shift[0]), float(shift[1])]}
+
+
+def legend() -> dict[str, Any]:
+    """The colours of the maps (those of the report, :mod:`xaiface.explain.visualize`) and the maps' PNG encoding."""
+    from ..explain.visualize import DISSIMILARITY_RGB, MAX_ALPHA, SIMILARITY_RGB
+
+    return {"similarity_rgb": list(SIMILARITY_RGB), "dissimilarity_rgb": list(DISSIMILARITY_RGB), "max_alpha": MAX_ALPHA,
+            "map_encoding": "grey PNG, value = (pixel - 128) / 127; painted with opacity max_alpha * |value|, "
+                            "green where > 0 (similarity), pink-red where < 0 (dissimilarity)"}
+
+
+def method_entry(expl: Any, photos: tuple[np.ndarray, np.ndarray] | None, family: str, arrays: bool = False,
+                 painted: bool = False, all_maps: bool = False) -> dict[str, Any]:
+    """One method's part of a result: its verdict and cost, its maps as PNG (and arrays when asked).
+
+    ``maps`` holds, for both faces, the signed maps scaled pair-wide into [-1, 1] as
+    :func:`~xaiface.explain.visualize.signed_maps` scales them for the report (``combined``, and
+    the map that argues for the verdict: ``similarity`` for an accept, ``dissimilarity`` (negative)
+    for a reject, as the XAIface demo shows; both with ``all_maps``), each a grey PNG
+    (:func:`map_png`) that the page paints over the crop and, through :func:`face_geometry`, over
+    the photo. ``painted`` adds ``images``: the same maps painted by the server
+    (:func:`~xaiface.explain.visualize.crop_overlays`, ``photo_overlays``) as RGB PNGs.
+    """
+    from ..explain.visualize import crop_overlays, photo_overlays, signed_maps
 
     d = expl.data(include_maps=False)
     d["family"] = family
-    d["images"] = {
-        "combined_crop": [png_uri(x) for x in crop_overlays(expl, "combined")],
-        "similarity_crop": [png_uri(x) for x in crop_overlays(expl, "similarity")],
-        "dissimilarity_crop": [png_uri(x) for x in crop_overlays(expl, "dissimilarity")],
-        "combined_photo": [png_uri(x) for x in photo_overlays(expl, photos, "combined")],
-    }
+    evidence = "similarity" if expl.match else "dissimilarity"
+    kinds = ("combined", "similarity", "dissimilarity") if all_maps else ("combined", evidence)
+    d["evidence"] = evidence
+    d["maps"] = {k: [None if m is None else map_png(m) for m in signed_maps(expl, k)] for k in kinds}
+    if painted:
+        d["images"] = {f"{k}_crop": [png_uri(x) for x in crop_overlays(expl, k)] for k in kinds}
+        d["images"]["combined_photo"] = [png_uri(x) for x in photo_overlays(expl, photos, "combined")]
     if arrays:
         d["arrays"] = {k: [None if m is None else np.round(m.astype(np.float64), 6).tolist() for m in expl.maps(k)]
                        for k in ("similarity", "dissimilarity", "combined")}

@@ -130,17 +130,81 @@ function figure(src, caption, cls) {
   return el("figure", {}, el("img", { src, alt: caption, class: cls || "" }), el("figcaption", { text: caption }));
 }
 
-function methodBlock(m) {
+function canvasFigure(canvas, caption) {
+  return el("figure", {}, canvas, el("figcaption", { text: caption }));
+}
+
+async function loadImage(src) {
+  const img = new Image();
+  img.src = src;
+  await img.decode();
+  return img;
+}
+
+// A grey map PNG (value = (pixel - 128) / 127) painted as the report paints it: green > 0, pink-red < 0,
+// opacity max_alpha * |value|. Returns the RGBA canvas and how many pixels it colours.
+async function colourMap(src, legend) {
+  const img = await loadImage(src);
+  const c = el("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, c.width, c.height);
+  const px = data.data;
+  let painted = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const v = Math.max(-1, Math.min(1, (px[i] - 128) / 127));
+    const rgb = v >= 0 ? legend.similarity_rgb : legend.dissimilarity_rgb;
+    const a = legend.max_alpha * Math.abs(v);
+    px[i] = rgb[0]; px[i + 1] = rgb[1]; px[i + 2] = rgb[2]; px[i + 3] = Math.round(255 * a);
+    if (a > 0.02) painted += 1;
+  }
+  ctx.putImageData(data, 0, 0);
+  return { canvas: c, painted };
+}
+
+function paintOn(background, width, height, map, transform) {
+  const c = el("canvas", { class: transform ? "map photo" : "map" });
+  c.width = width; c.height = height;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(background, 0, 0, width, height);
+  if (transform) ctx.setTransform(...transform);
+  ctx.drawImage(map.canvas, 0, 0);
+  c.dataset.painted = String(map.painted);
+  return c;
+}
+
+async function methodBlock(m, res) {
   const block = el("div", { class: "method", "data-method": m.method });
   block.append(el("h3", { text: `${m.method}: ${m.decision}, score ${m.score.toFixed(4)} (${m.threshold_name} ${m.threshold.toFixed(4)}); ` +
                                 `${m.n_forward} forwards, ${m.n_backward} backwards, ${m.seconds.toFixed(2)} s` }));
-  // the XAIface demo shows the similarity map for accepts and the dissimilarity map for rejects
-  const kind = m.decision === "match" ? "similarity" : "dissimilarity";
   const maps = el("div", { class: "maps" });
-  const im = m.images;
-  maps.append(figure(im.combined_crop[0], "A: combined (crop)", "map"), figure(im.combined_crop[1], "B: combined (crop)", "map"),
-              figure(im[kind + "_crop"][0], `A: ${kind}`, "map"), figure(im[kind + "_crop"][1], `B: ${kind}`, "map"),
-              figure(im.combined_photo[0], "A: on the photo", "photo"), figure(im.combined_photo[1], "B: on the photo", "photo"));
+  const kind = m.evidence;  // similarity for an accept, dissimilarity for a reject (as the XAIface demo)
+  if (m.images) {  // painted by the server
+    const im = m.images;
+    maps.append(figure(im.combined_crop[0], "A: combined (crop)", "map"), figure(im.combined_crop[1], "B: combined (crop)", "map"),
+                figure(im[kind + "_crop"][0], `A: ${kind}`, "map"), figure(im[kind + "_crop"][1], `B: ${kind}`, "map"),
+                figure(im.combined_photo[0], "A: on the photo", "map photo"), figure(im.combined_photo[1], "B: on the photo", "map photo"));
+  } else {
+    const crops = await Promise.all(res.crops.map(loadImage));
+    const photos = await Promise.all(res.photoSources.map(loadImage));
+    const side = ["A", "B"];
+    const combined = await Promise.all(m.maps.combined.map((u) => (u ? colourMap(u, res.legend) : null)));
+    const evidence = await Promise.all(m.maps[kind].map((u) => (u ? colourMap(u, res.legend) : null)));
+    for (let i = 0; i < 2; i++) {
+      const s = res.crops[i] ? crops[i].naturalWidth : 0;
+      if (combined[i]) maps.append(canvasFigure(paintOn(crops[i], s, s, combined[i]), `${side[i]}: combined (crop)`));
+    }
+    for (let i = 0; i < 2; i++) {
+      const s = crops[i].naturalWidth;
+      if (evidence[i]) maps.append(canvasFigure(paintOn(crops[i], s, s, evidence[i]), `${side[i]}: ${kind}`));
+    }
+    for (let i = 0; i < 2; i++) {
+      const g = res.faces[i];
+      if (combined[i]) maps.append(canvasFigure(paintOn(photos[i], g.photo_size[0], g.photo_size[1], combined[i], g.canvas_transform),
+                                                `${side[i]}: on the photo`));
+    }
+  }
   block.append(maps);
   if (m.patch_contributions) {
     const t = el("table", {}, el("tr", {}, el("th", { text: "patch" }), el("th", { text: "contribution (logit)" })));
@@ -169,24 +233,26 @@ function softBlock(s) {
   return b;
 }
 
-function column(title, res) {
+async function column(title, res, photoSources) {
   const col = el("div", { class: "column" }, el("h2", { text: title }));
-  if (res.error) { col.append(el("p", { class: "error", text: res.error })); return col; }
   if (res.photos) {
     col.append(el("div", { class: "maps" }, figure(res.photos[0], "A under the factor", "photo"), figure(res.photos[1], "B under the factor", "photo")));
   }
+  if (res.error) { col.append(el("p", { class: "error", text: res.error })); return col; }
+  res.photoSources = res.photos || photoSources;
   col.append(el("p", { class: "colverdict " + (res.verdict.match ? "match" : "nomatch"), text: verdictText(res.verdict) }));
-  for (const m of res.methods) col.append(methodBlock(m));
+  for (const m of res.methods) col.append(await methodBlock(m, res));
   if (res.soft_biometrics) col.append(softBlock(res.soft_biometrics));
   return col;
 }
 
-function showExplanation(result) {
+async function showExplanation(result, photoSources) {
   showVerdict(result.original.verdict);
   $("legend").hidden = false;
-  const cols = [column("Original pair", result.original)];
-  if (result.factor) cols.push(column(`Under ${result.factor.factor.description} (${result.factor.factor.apply})`, result.factor));
+  const cols = [await column("Original pair", result.original, photoSources)];
+  if (result.factor) cols.push(await column(`Under ${result.factor.factor.description} (${result.factor.factor.apply})`, result.factor, photoSources));
   $("results").replaceChildren(...cols);
+  document.body.dataset.shown = String(Number(document.body.dataset.shown || 0) + 1);
 }
 
 async function runJob(status, onDone) {
@@ -197,7 +263,7 @@ async function runJob(status, onDone) {
       const s = (await api(`/api/jobs/${status.id}`)).body;
       $("job-progress").value = s.progress;
       $("job-stage").textContent = `${s.kind}: ${s.state} ${s.stage || ""} ${Math.round(100 * s.progress)}%`;
-      if (s.state === "done") { onDone(s.result); break; }
+      if (s.state === "done") { await onDone(s.result); break; }
       if (s.state === "failed") { showError(`${s.error.error}: ${s.error.detail}`); break; }
       if (s.state === "cancelled") { showError("cancelled"); break; }
       await new Promise((r) => setTimeout(r, 500));
@@ -220,11 +286,12 @@ async function doExplain(ev) {
     fd.append("level", $("level").value);
     fd.append("apply", $("apply").value);
   }
+  const sources = [$("preview-a").src, $("preview-b").src];  // the photos, as this page shows them
   $("explain-btn").disabled = true;
   try {
     const r = await api("/api/explain", { method: "POST", body: fd });
-    if (r.status === 202) await runJob(r.body, showExplanation);
-    else showExplanation(r.body);
+    if (r.status === 202) await runJob(r.body, (res) => showExplanation(res, sources));
+    else await showExplanation(r.body, sources);
   } catch (e) { showError(e); } finally { $("explain-btn").disabled = false; }
 }
 
@@ -232,7 +299,7 @@ async function cancelJob() {
   if (currentJob) await api(`/api/jobs/${currentJob}`, { method: "DELETE" });
 }
 
-function showVideo(v) {
+async function showVideo(v) {
   const out = $("video-results");
   const text = `${v.decision}: clip score ${v.score.toFixed(4)} ${v.match ? ">=" : "<"} threshold ${v.threshold.toFixed(4)} ` +
                `(${v.threshold_name}); ${v.frames_with_face}/${v.frames_read} frames with a face; rule: ${v.rule}`;
@@ -241,7 +308,7 @@ function showVideo(v) {
                  el("img", { src: v.plot, alt: "per-frame scores", class: "plot" }),
                  el("p", { text: `deciding frames: ${v.deciding_frames.join(", ")}; explained frame ${v.explained_frame}` }),
                  el("div", { class: "maps" }, figure(v.best_frame, `frame ${v.explained_frame}`, "photo")));
-  if (v.explanation) col.append(methodBlock(v.explanation));
+  if (v.explanation) col.append(await methodBlock(v.explanation, null));
   out.replaceChildren(col);
 }
 
