@@ -59,6 +59,10 @@ def main() -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+    from PIL import Image
+
+    with Image.open(args.out) as im:  # a 256-colour palette: a third of the size, no visible change
+        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)
     print(f"wrote {args.out}")
 
 

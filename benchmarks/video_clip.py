@@ -8,8 +8,8 @@ verified with ``xaiface verify-video`` (its command function, in this process) a
 * a *genuine* reference: another LFW photo of the same person, and
 * an *impostor* reference: a photo of someone else,
 
-and the genuine run's plot (``scores.png``), best frame and explanation (``explained.png``) are
-copied into ``--out`` with a ``summary.json`` of both runs.
+and the runs' plots (``scores.png``) and explanations of the best frame (``explained.png``) are
+copied into ``--out`` with a ``summary.json`` of both runs (the raw frames are not kept).
 
     python benchmarks/video_clip.py [--person Alejandro_Toledo] [--impostor Al_Gore] [--frames 40] \
         [--out docs/results/video]
@@ -60,7 +60,7 @@ def main() -> None:
                 "tracks": v["track_scores"],
                 "per_frame": [[f["frame"], f["track"], f["score"]] for f in v["frames"]],
             }
-            for name in ("scores.png", "explained.png", "best_frame.png"):
+            for name in ("scores.png", "explained.png"):  # not the raw frame: LFW pixels stay out of the repo
                 if (run_dir / name).is_file():
                     shutil.copy(run_dir / name, out / f"{kind}_{name}")
             print(f"{kind:9s} ref {ref.name}: {v['decision']}, clip score {v['score']:.4f} vs {v['threshold_name']} "
