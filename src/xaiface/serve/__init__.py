@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
-import tempfile
 import socket
-from typing import Any
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..errors import ConfigError
 from .service import DemoService, Limits
 
-__all__ = ["DemoService", "Limits", "create_app", "is_loopback", "serve"]
+__all__ = ["DemoService", "Limits", "create_app", "is_loopback", "serve", "serving"]
 
 
 def create_app(service: DemoService | None = None, limits: Limits | None = None) -> Any:
@@ -67,3 +70,34 @@ def serve(host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = Non
     finally:
         tempfile.tempdir = old
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def serving(app: Any = None, timeout: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` (default :func:`create_app`) with uvicorn in a background thread on a free port
+    of 127.0.0.1; yields its base URL (``http://127.0.0.1:PORT``) and stops it on exit.
+
+    For tests and scripts (the browser test, the screenshot); waits are bounded by ``timeout``.
+
+    Raises:
+        ConfigError: the server did not start within ``timeout`` seconds.
+    """
+    import uvicorn
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app if app is not None else create_app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="xaiface-serving", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise ConfigError(f"the demo server did not start on 127.0.0.1:{port} within {timeout:g} s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout)
