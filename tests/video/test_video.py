@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from xaiface.errors import ConfigError
-from xaiface.video import VideoError, box_iou, make_clip, read_frames, sniff_container, verify_video
+from xaiface.video import VideoError, box_iou, frame_count, make_clip, read_frames, sniff_container, verify_video
 
 PERSON, IMPOSTOR = "Alejandro_Toledo", "Al_Gore"
 
@@ -42,11 +42,15 @@ def test_made_clip_reads_back_moving_and_compressed(clip):
     # the photo moves: consecutive frames differ, and the middle (quality 12) is blockier than the start
     assert np.abs(frames[0].image.astype(int) - frames[4].image.astype(int)).mean() > 5
     assert [f.index for f in read_frames(clip, stride=5, max_frames=3)] == [0, 5, 10]
+    assert frame_count(clip) == 16
 
 
 def test_genuine_clip_matches_and_impostor_does_not(lfw, clip, pipe):
     ref = lfw.image_path(PERSON, 1)
-    v = verify_video(ref, clip, pipe, top_k=3)
+    seen = []
+    v = verify_video(ref, clip, pipe, top_k=3, progress=lambda f, stage: seen.append(f))
+    assert seen == sorted(seen) and len(seen) == 17 and seen[-1] == 1.0 and seen[-2] == pytest.approx(0.95)
+    assert seen[7] == pytest.approx(8 / 16)  # the fraction of the declared frames read
     assert v.frames_read == 16 and v.frames_with_face >= 12
     assert v.match and v.score >= v.threshold == pipe.threshold
     # the rule: the deciding track's top-3 frame scores, averaged

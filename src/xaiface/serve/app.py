@@ -24,6 +24,7 @@ Swagger/ReDoc pages (which load scripts from a CDN) are off. FastAPI's telemetry
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -284,8 +285,9 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
         if explain:
             svc.check_methods([explain])
         pl = svc.pipeline(model, threshold)  # a bad model or threshold fails now
-        path = Path(tempfile.mkstemp(suffix=".clip", dir=state["tmp"])[1])
-        with open(path, "wb") as f:
+        fd, name = tempfile.mkstemp(suffix=".clip", dir=state["tmp"])
+        path = Path(name)
+        with os.fdopen(fd, "wb") as f:
             f.write(head)
             shutil.copyfileobj(clip.file, f)
 
@@ -311,7 +313,12 @@ def create_app(service: DemoService | None = None, limits: Limits | None = None)
             finally:
                 path.unlink(missing_ok=True)
 
-        return _job_response(state["jobs"].submit("verify-video", work))
+        try:
+            job = state["jobs"].submit("verify-video", work)
+        except JobQueueFull:
+            path.unlink(missing_ok=True)
+            raise
+        return _job_response(job)
 
     # ---- jobs -------------------------------------------------------------------------------
     @app.get("/api/jobs/{job_id}", summary="A job's state and progress; its result when done")

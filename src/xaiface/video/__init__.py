@@ -7,8 +7,8 @@ explains the best deciding frame.
 """
 from __future__ import annotations
 
-from .frames import Frame, VideoError, make_clip, read_frames, sniff_container
+from .frames import Frame, VideoError, frame_count, make_clip, read_frames, sniff_container
 from .verify import FrameScore, VideoVerdict, box_iou, verify_video
 
-__all__ = ["Frame", "FrameScore", "VideoError", "VideoVerdict", "box_iou", "make_clip", "read_frames",
+__all__ = ["Frame", "FrameScore", "VideoError", "VideoVerdict", "box_iou", "frame_count", "make_clip", "read_frames",
            "sniff_container", "verify_video"]

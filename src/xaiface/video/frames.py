@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError, ImageError
 
-__all__ = ["Frame", "VideoError", "make_clip", "read_frames", "sniff_container"]
+__all__ = ["Frame", "VideoError", "frame_count", "make_clip", "read_frames", "sniff_container"]
 
 
 class VideoError(ImageError):
@@ -95,6 +95,18 @@ def read_frames(path: str | os.PathLike, stride: int = 1, max_frames: int = 300,
             raise VideoError(f"{label}: no frame could be decoded (damaged, or a codec FFmpeg lacks)")
     finally:
         cap.release()
+
+
+def frame_count(path: str | os.PathLike) -> int | None:
+    """The number of frames the container declares (``None`` when it declares none; an estimate for some formats)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    return n if n > 0 else None
 
 
 def make_clip(photos: Sequence[np.ndarray], path: str | os.PathLike, n_frames: int = 40, size: tuple[int, int] = (320, 240),

@@ -166,7 +166,7 @@ def verify_video(reference: Any, clip: str | os.PathLike, pipeline: Any = None, 
     from ..detect.base import select_faces
     from ..pipeline import FacePipeline
     from ..verify.similarity import pair_similarity
-    from .frames import read_frames
+    from .frames import frame_count, read_frames
 
     if top_k < 1 or not 0 < min_iou <= 1 or max_gap < 0:
         raise ConfigError(f"need top_k >= 1, 0 < min_iou <= 1, max_gap >= 0; got {top_k}, {min_iou}, {max_gap}")
@@ -181,6 +181,8 @@ def verify_video(reference: Any, clip: str | os.PathLike, pipeline: Any = None, 
     aligned: dict[tuple[int, int], Any] = {}  # (frame, track) -> aligned face, for the explanation
     images: dict[int, np.ndarray] = {}
     n_read = 0
+    declared = frame_count(clip) if os.path.isfile(clip) else None
+    expected = min(max_frames, -(-declared // stride)) if declared else max_frames  # for the progress fraction
     for fr in read_frames(clip, stride=stride, max_frames=max_frames, name=clip_label):
         try:
             faces = select_faces(pipe.detect(fr.image), fr.image.shape, "all", source=f"{clip_label} frame {fr.index}")
@@ -199,7 +201,7 @@ def verify_video(reference: Any, clip: str | os.PathLike, pipeline: Any = None, 
             images[fr.index] = fr.image
         n_read += 1
         if progress is not None:
-            progress(min(0.95, n_read / max_frames), f"frame {fr.index}")
+            progress(min(0.95, n_read / expected), f"frame {fr.index}")
     if not scores:
         raise NoFaceError(f"{clip_label}: no face found in any of the {n_read} frames read")
     track_scores: dict[int, float] = {}
