@@ -76,3 +76,33 @@ def test_page_uploads_two_photos_and_shows_verdict_and_maps(live_server, genuine
         assert np.abs(g - r).mean() < 2.0 and np.percentile(np.abs(g - r), 99) < 12
     assert outside == []  # the page asked nothing of any other host
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_page_verifies_a_photo_against_a_clip(live_server, lfw, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from xaiface.io import load_image
+    from xaiface.video import make_clip
+
+    person = "Alejandro_Toledo"
+    clip = make_clip([load_image(lfw.image_path(person, k)) for k in (2, 3)], tmp_path / "clip.mp4", n_frames=10)
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(live_server + "/")
+            page.wait_for_selector("body[data-ready='1']")
+            page.click("button.tab[data-tab='video']")
+            page.set_input_files("#video-ref", str(lfw.image_path(person, 1)))
+            page.set_input_files("#video-clip", str(clip))
+            page.click("#video-btn")
+            page.wait_for_selector("#video-verdict")
+            text = page.inner_text("#video-verdict")
+            plot = page.eval_on_selector("#video-results img.plot", "e => [e.complete, e.naturalWidth]")
+            explained = page.eval_on_selector_all("#video-results .method img", "els => els.length")
+        finally:
+            browser.close()
+    assert text.startswith("match: clip score") and "10/10 frames with a face" in text and "top-3" in text
+    assert plot[0] and plot[1] > 500
+    assert explained == 6  # the best frame explained: combined and similarity on both crops, combined on both photos
