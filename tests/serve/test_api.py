@@ -72,6 +72,9 @@ def test_every_bad_input_is_refused_with_4xx_and_a_message(client, genuine_pair,
             assert body["error"] == expect[name][0], (name, body)
             assert expect[name][1] in body["detail"], (name, body)
             assert side in body["detail"]  # the message names the upload at fault
+    # the content decides, not the name: a JPEG called face.txt is read
+    r = client.post("/api/verify", files={"image_a": ("face.txt", a.read_bytes()), "image_b": ("b", b.read_bytes())})
+    assert r.status_code == 200 and r.json()["match"] is True
     # a bomb is refused from its header: the pixel limit names the size
     r = client.post("/api/verify", files={**_files(a, b), "image_b": ("x.png", bad["bomb"].read_bytes())})
     assert r.status_code == 422 and "pixels" in r.json()["detail"] and "image_b (x.png)" in r.json()["detail"]
@@ -121,9 +124,22 @@ def test_upload_over_the_body_limit_is_refused_with_413(genuine_pair):
         assert r.json() == {"error": "HTTPError", "detail": f"request body over the limit of {limit} bytes"}
         # without a Content-Length (chunked), the body is counted as it arrives
         body = b"--x\r\nContent-Disposition: form-data; name=\"image_a\"; filename=\"a.jpg\"\r\n\r\n" + a.read_bytes() * 3
+        assert "limit" in r.json()["detail"]
         chunked = small.post("/api/verify", content=iter([body[i:i + 4096] for i in range(0, len(body), 4096)]),
                              headers={"content-type": "multipart/form-data; boundary=x"})
         assert chunked.status_code == 413 and "limit" in chunked.json()["detail"]
+
+
+def test_decoded_pixel_limit(genuine_pair):
+    from fastapi.testclient import TestClient
+
+    from xaiface.serve import Limits, create_app
+
+    a, b = genuine_pair
+    with TestClient(create_app(limits=Limits(max_pixels=200 * 200))) as small:  # LFW photos are 250 x 250
+        r = small.post("/api/verify", files=_files(a, b))
+    assert r.status_code == 422 and r.json()["error"] == "ImageError"
+    assert "40000 pixels" in r.json()["detail"] and f"image_a ({a.name})" in r.json()["detail"]
 
 
 def test_explain_xssab_answers_at_once_with_maps_as_png_and_arrays(client, genuine_pair):
