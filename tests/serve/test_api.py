@@ -62,10 +62,10 @@ def test_every_bad_input_is_refused_with_4xx_and_a_message(client, genuine_pair,
               "text": ("ImageError", "not a recognised image"), "tiny": ("ImageError", "one_pixel.png"),
               "bomb": ("ImageError", "huge_header.png"), "noface": ("NoFaceError", "no face")}
     for name, path in bad.items():
-        for side in ("image_a", "image_b"):
+        for side, url in (("image_a", "/api/verify"), ("image_b", "/api/verify"), ("image_b", "/api/explain")):
             files = _files(a, b)
             files[side] = (path.name, path.read_bytes())
-            r = client.post("/api/verify", files=files)
+            r = client.post(url, files=files)
             assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
             body = r.json()
             assert set(body) == {"error", "detail"}
