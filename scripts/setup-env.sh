@@ -36,7 +36,9 @@ fi
 if [ ! -x "${XAIFACE_CHROMIUM:-/usr/bin/chromium}" ]; then
   apt=(apt-get)
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && apt=(sudo -n apt-get)
-  if command -v apt-get >/dev/null 2>&1 && "${apt[@]}" install -y -q chromium chromium-driver >/dev/null 2>&1; then
+  # a fresh machine may have no package lists yet: update once when the first try fails
+  if command -v apt-get >/dev/null 2>&1 && { "${apt[@]}" install -y -q chromium chromium-driver >/dev/null 2>&1 ||
+       { "${apt[@]}" update -q >/dev/null 2>&1 && "${apt[@]}" install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; then
     echo "setup-env: installed Chromium (chromium, chromium-driver) for the browser test"
   else
     echo "setup-env: Chromium is not installed and apt-get could not install it (apt-get install chromium" \
