@@ -3,9 +3,9 @@
 Two students (``python -m xaiface.explain.train_student``), one trained on clean pairs of folds
 1-5 and one on folds 6-10, each run by ``xaiface bench patch-lfw`` on the other half's folds
 (``--folds ... --pairs 300``: the same 30 genuine + 30 impostor pairs a fold as the 600-pair
-subset). Their results are merged into one ``corrrise-student`` row and summarised beside the
-other methods already in the benchmark folder, over the same 600 pairs (paired intervals
-against random as every row).
+subset; ``--pairs 1200``: 60 a fold). Their results are merged into one ``corrrise-student`` row
+and summarised beside the other methods already in the benchmark folder, over the same pairs
+(paired intervals against random as every row).
 
     python benchmarks/student_crossfold.py --out runs/bench --model dlib-resnet \
         --students runs/student/dlib-student-a.pt runs/student/dlib-student-b.pt \
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--students", nargs=2, required=True, help="two student .pt files with complementary training folds")
     ap.add_argument("--methods", default="random,xssab,gradient", help="other methods to summarise beside it")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=600, help="the subset (600 or 1200): N / 20 genuine and impostor pairs a fold")
     args = ap.parse_args()
     out = Path(args.out)
     records = [json.loads(Path(s).with_suffix(".json").read_text()) for s in args.students]
@@ -48,7 +49,7 @@ def main() -> None:
     for student, trained in zip(args.students, folds):
         evaluate = sorted(set(range(1, 11)) - trained)
         cmd = [xaiface, "bench", "patch-lfw", "--model", args.model, "--methods", NAME,
-               "--folds", ",".join(map(str, evaluate)), "--pairs", str(30 * 2 * len(evaluate)),
+               "--folds", ",".join(map(str, evaluate)), "--pairs", str(args.pairs // 10 * len(evaluate)),
                "--param", f"{NAME}.weights={student}", "--workers", str(args.workers), "--threads", "1",
                "--out", str(out), "--quiet"]
         print("$", " ".join(cmd), flush=True)
@@ -56,7 +57,7 @@ def main() -> None:
 
     geometry = model_spec(args.model).preprocessing.geometry
     ds = PatchLFW(out / f"patch-lfw-{geometry}")
-    wanted = subset_pairs(600)
+    wanted = subset_pairs(args.pairs)
     selection = [q for q in ds.pairs if q.index in wanted]
     others = [m for m in args.methods.split(",") if m]
     results, run_keys, params = {}, {}, {}
@@ -65,7 +66,7 @@ def main() -> None:
         for m in others:
             cands = [r for r in runs if r["method"] == m]
             if not cands:
-                sys.exit(f"{out}: no {m} run of {args.model}; run it first on --pairs 600")
+                sys.exit(f"{out}: no {m} run of {args.model}; run it first on --pairs {args.pairs}")
             r = cands[-1]
             results[m] = s.results(r["run_key"], sorted(wanted))
             run_keys[m], params[m] = r["run_key"], r["config"].get("params", {})
@@ -79,11 +80,11 @@ def main() -> None:
         results[NAME] = sorted(merged, key=lambda r: r.pair)
         params[NAME] = {"students": [str(p) for p in args.students], "trained_folds": [sorted(f) for f in folds]}
         th = next(r for r in runs if r["method"] == others[0])["config"]["threshold"]
-    t1 = json.loads((out / "600pairs" / "summary.json").read_text())["table1"]
-    assert abs(t1["threshold"] - th) < 1e-12, "the runs' threshold differs from the 600-pair summary's"
+    t1 = json.loads((out / f"{args.pairs}pairs" / "summary.json").read_text())["table1"]
+    assert abs(t1["threshold"] - th) < 1e-12, f"the runs' threshold differs from the {args.pairs}-pair summary's"
     summary = summarize(results, t1, selection, dataset=ds, model=args.model, rule="bound", jpeg=False,
                         dpr_percents=DPR_PERCENTS, deletion_percents=DELETION_PERCENTS, run_keys=run_keys, params=params)
-    report = out / "600pairs-crossfold"
+    report = out / f"{args.pairs}pairs-crossfold"
     write_summary(summary, report, command="python benchmarks/student_crossfold.py " + " ".join(sys.argv[1:]))
     print(table(summary))
     print("written:", report)

@@ -15,8 +15,10 @@ Printed per model: the median over pairs of the Spearman correlation between ``a
 prediction over the pair's planted cells; the cell-level AUROC of "planted" (label-signed
 evidence, as the benchmark's pixel AUROC); how linear the score is over a patch
 (``median |taylor - a| / |a|``); and how much each map is the same map whatever the patches
-(Pearson correlation of a pair's map with the mean map over the pairs: a face template). A
-figure shows examples and the correlations.
+(Pearson correlation of a pair's map with the mean map over the pairs: a face template); and
+where the |gradient| lies: its mean on the patches' seams (within 2 px of the planted mask's
+edge), inside the patches and elsewhere, relative to elsewhere. A figure shows examples and the
+correlations.
 
     xaiface bench patch-lfw-generate --pairs 1200 --out runs/dev/patch-lfw-dlib-150
     python benchmarks/why_gradients_miss.py --bench runs/dev --model dlib-resnet --pairs 100 \
@@ -116,6 +118,14 @@ def main() -> None:
         a = float(s_p) - (e_r @ eb[0]).numpy()
         taylor = np.array([(g[c] * diff[c]).sum() for c in cells])
         absg = np.abs(g).mean(axis=2)
+        # where |gradient| sits: on the planted patches' seams (within 2 px of the mask's edge,
+        # inside or out), inside the patches away from the seams, or elsewhere
+        from scipy.ndimage import binary_dilation, binary_erosion
+
+        seam = binary_dilation(M, iterations=2) & ~binary_erosion(M, iterations=2)
+        interior, outside = M & ~seam, ~M & ~seam
+        seams = {"seam": float(absg[seam].mean()), "interior": float(absg[interior].mean()) if interior.any() else float("nan"),
+                 "outside": float(absg[outside].mean())}
         preds = {"taylor (g . (P - O))": taylor, "|gradient|": np.array([absg[c].sum() for c in cells])}
         maps_kept["|gradient|"].append(absg)
         sign = -1.0 if pp.same else 1.0  # label-signed evidence for "planted", as the benchmark's AUROC
@@ -133,6 +143,7 @@ def main() -> None:
         rho = {name: float(spearmanr(v, a).statistic) for name, v in preds.items() if np.std(v) > 0 and np.std(a) > 0}
         rel = float(np.median(np.abs(taylor - a) / np.maximum(np.abs(a), 1e-4)))
         rows.append({"index": pp.index, "same": pp.same, "cells": len(cells), "spearman": rho, "cell_auroc": auroc,
+                     "abs_gradient_mean": seams,
                      "taylor_rel_error": rel, "a_mean_abs": float(np.abs(a).mean()), "taylor_mean_abs": float(np.abs(taylor).mean())})
         if len(examples) < 3 and (pp.same if len(examples) % 2 == 0 else not pp.same):
             examples.append((P, M, absg, {m: maps_kept[m][-1] for m in methods if maps_kept[m]}, pp.same))
@@ -157,6 +168,9 @@ def summarise(rows: list[dict], maps_kept: dict[str, list[np.ndarray]], args, se
         out["pairs_with"][nm] = len(v)
     for m in sorted({k for r in rows for k in r["cell_auroc"]}):
         out["median_cell_auroc"][m] = round(float(np.mean([r["cell_auroc"][m] for r in rows if m in r["cell_auroc"]])), 3)
+    for where in ("seam", "interior", "outside"):
+        out.setdefault("abs_gradient_mean_relative_to_outside", {})[where] = round(float(np.nanmedian(
+            [r["abs_gradient_mean"][where] / r["abs_gradient_mean"]["outside"] for r in rows])), 3)
     out["taylor_median_relative_error"] = round(float(np.median([r["taylor_rel_error"] for r in rows])), 3)
     out["actual_effect_mean_abs"] = round(float(np.mean([r["a_mean_abs"] for r in rows])), 4)
     out["taylor_effect_mean_abs"] = round(float(np.mean([r["taylor_mean_abs"] for r in rows])), 4)
