@@ -113,9 +113,9 @@ def bench_model(name: str, args, methods: list[str]) -> list[dict]:
         in_forward = [0.0]
         embed = ex._embed
 
-        def timed_embed(x, _embed=embed):  # the time spent inside the model's forwards
+        def timed_embed(x, cost, _embed=embed):  # the time spent inside the model's forwards
             t = time.perf_counter()
-            out = _embed(x)
+            out = _embed(x, cost)
             in_forward[0] += time.perf_counter() - t
             return out
 

@@ -14,7 +14,7 @@ from xaiface.models import get_model, list_models, model_spec
 #: small settings so that every method runs in seconds; the full defaults are measured in benchmarks/
 LIGHT = {"xface1": {"patch_sizes": (28,), "stride": 20}, "xface2": {"patch_sizes": (28,), "stride": 20},
          "xface3": {"patch_sizes": (28,), "stride": 20},
-         "corrrise": {"n_masks": 24}, "rise": {"n_masks": 24}}
+         "corrrise": {"n_masks": 24}, "rise": {"n_masks": 24}, "fggb": {"dimensions": 16}}
 NEEDS_USER_FILE = {"onnx"}  # built from a user's file: tests/models/test_onnx_model.py
 
 

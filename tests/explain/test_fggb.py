@@ -90,7 +90,24 @@ def test_fggb_defaults_and_cost():
     assert r.extra["n_positive_arguments"] + r.extra["n_negative_arguments"] == 6
 
 
-@pytest.mark.parametrize("kw", [{"blur_size": 4}, {"blur_sigma": 0}, {"chunk": 0}])
+def test_fggb_dimensions_truncates_the_sum():
+    model = SmallConvNet(dim=6)
+    crops = _pair()
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        e = F.normalize(model(x), dim=1)
+    v = Verifier(model, threshold=0.3)
+    r = get_explainer("fggb", v, dimensions=2, blur=False).explain(crops, images=(0,))
+    assert r.n_backward == 2 and r.params["dimensions"] == 2
+    one = [get_explainer("fggb", Verifier(model, threshold=0.3), blur=False, dimensions=k).explain(crops, images=(0,))
+           for k in (1, 2)]
+    # the map of 2 dimensions is the map of 1 plus the second dimension's weighted g_2 (>= 0 scaled)
+    g2 = one[1].combined_maps[0] - one[0].combined_maps[0]
+    w2 = float(e[0, 1] * e[1, 1] - 0.3 / 6)
+    assert np.all(np.sign(g2[np.abs(g2) > 1e-7]) == np.sign(w2))
+
+
+@pytest.mark.parametrize("kw", [{"blur_size": 4}, {"blur_sigma": 0}, {"chunk": 0}, {"dimensions": 0}, {"dimensions": 7}])
 def test_fggb_refuses_bad_parameters(kw):
     with pytest.raises(ConfigError):
         get_explainer("fggb", Verifier(SmallConvNet(), threshold=0.3), **kw)

@@ -78,3 +78,24 @@ def test_student_record_is_checked(student, dlib_model, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({**meta, "model": "faceres"}))
     with pytest.raises(WeightsError, match="for model 'faceres'"):
         get_explainer("corrrise-student", v, weights=str(other))
+
+
+def test_xaiface_explain_takes_the_student(student, lfw, tmp_path):
+    """`xaiface explain --method corrrise-student --param corrrise-student.weights=...` writes its
+    maps into the figure and report; a parameter for a method not asked for is refused."""
+    from xaiface.cli import main
+
+    tmp, _ = student
+    a, b = lfw.image_path("Abel_Pacheco", 1), lfw.image_path("Abel_Pacheco", 4)
+    out = tmp_path / "ex"
+    rc = main(["explain", str(a), str(b), "--method", "hirescam", "--method", "corrrise-student",
+               "--param", f"corrrise-student.weights={tmp / 's.pt'}", "--no-soft-biometrics", "--out", str(out)])
+    assert rc == 0
+    d = json.loads((out / "explanations.json").read_text())
+    methods = [e["method"] for e in (d["explanations"] if isinstance(d, dict) else d)]
+    assert methods == ["hirescam", "corrrise-student"]
+    assert (out / "report.html").is_file() and (out / "figure.png").is_file()
+    with pytest.raises(ConfigError, match="not among the methods"):
+        from xaiface.explain.run import explain_photos
+
+        explain_photos(a, b, tmp_path / "x", methods=["xssab"], method_params={"fggb": {"chunk": 4}})

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_out_arg(p, help="folder for the maps, explanations.json, figure.png and report.html")
     p.add_argument("--images", default="both", choices=["both", "a"], help="explain both images (default) or A only")
     p.add_argument("--batch-size", type=int, default=None, help="images per forward batch (perturbation methods)")
+    p.add_argument("--param", action="append", default=None, metavar="METHOD.NAME=VALUE",
+                   help="explainer parameter, repeatable (e.g. corrrise-student.weights=student.pt)")
     p.add_argument("--on-photo", action=argparse.BooleanOptionalAction, default=True,
                    help="also draw the maps on the original photos (default on)")
     p.add_argument("--soft-biometrics", action=argparse.BooleanOptionalAction, default=True,

@@ -75,6 +75,7 @@ class ExplainRun:
 
 def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequence[str] = ("xssab",),
                    pipeline: Any = None, images: str | Sequence[int] = "both", batch_size: int | None = None,
+                   method_params: "dict[str, dict[str, Any]] | None" = None,
                    on_photo: bool = True, soft_biometrics: bool = True, genuine: bool | None = None,
                    soft_check: Callable[[], str | None] | None = None,
                    estimators: Sequence[str] | None = None) -> ExplainRun:
@@ -90,6 +91,8 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
             make the verifier (:meth:`Verifier.from_pipeline`).
         images: ``"both"`` / ``(0, 1)``, or ``"a"`` / ``(0,)`` (the first image only).
         batch_size: images per forward batch of the perturbation methods (default theirs).
+        method_params: parameters by method name (e.g. ``{"corrrise-student": {"weights": "s.pt"}}``);
+            a method not in ``methods`` is a ConfigError.
         on_photo: also draw the maps on the original photos (figure and report).
         soft_biometrics: add the soft-biometric section (gender, age; BMI/weight when its
             regressor is cached) to the report.
@@ -114,6 +117,9 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
     which = check_images(IMAGES[images] if isinstance(images, str) and images in IMAGES else images)
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    stray = sorted(set(method_params or {}) - set(methods))
+    if stray:
+        raise ConfigError(f"parameters given for {stray}, which are not among the methods {list(methods)}")
     if estimators is not None:
         from ..soft import get_estimator
 
@@ -127,7 +133,7 @@ def explain_photos(photo_a: Any, photo_b: Any, out: str | Path, methods: Sequenc
     face_a, face_b = pipe.align(photo_a), pipe.align(photo_b)
     explanations = []
     for name, info in zip(methods, infos):
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = dict((method_params or {}).get(name, {}))
         if batch_size is not None and issubclass(info.cls, PerturbationExplainer):
             params["batch_size"] = batch_size
         explanations.append(get_explainer(name, verifier, **params).explain((face_a, face_b), images=which))
