@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--model", default="dlib-resnet")
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--corrrise-pairs", type=int, default=40, help="pairs corrrise runs on (about 1,000 forwards each)")
+    ap.add_argument("--corrrise-pairs", type=int, default=20, help="pairs corrrise runs on (about 1,000 forwards each)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(0)

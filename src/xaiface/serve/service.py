@@ -33,13 +33,17 @@ OPERATING_POINTS = ("eer", "fmr=1e-2", "fmr=1e-3")
 #: families of the methods answered at once (one forward and a few backward passes); every other
 #: family (perturbation: hundreds of forwards; interpretable: a model to load) runs as a background job
 FAST_FAMILIES = ("gradient", "baseline")
+#: gradient methods that are slow all the same: fggb takes one backward pass per embedding dimension
+#: (N = 128-1,024: seconds to minutes a pair), so it runs as a job
+SLOW_METHODS = ("fggb",)
 
 
 def is_fast(method: str) -> bool:
-    """Whether a registered method answers at once (its family is in :data:`FAST_FAMILIES`)."""
+    """Whether a registered method answers at once (its family is in :data:`FAST_FAMILIES` and it
+    is not one of :data:`SLOW_METHODS`)."""
     from ..explain.base import explainer_info
 
-    return explainer_info(method).family in FAST_FAMILIES
+    return explainer_info(method).family in FAST_FAMILIES and method not in SLOW_METHODS
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,10 @@ class DemoService:
         for name in list_explainers():
             info = explainer_info(name)
             rows.append({"name": name, "family": info.family, "description": info.description,
-                         "reference": info.reference, "mode": "sync" if info.family in FAST_FAMILIES else "job",
-                         "available": self._libf_state() if info.family == "interpretable" else True})
+                         "reference": info.reference, "mode": "sync" if is_fast(name) else "job",
+                         "available": (self._libf_state() if info.family == "interpretable" else
+                                       "needs trained weights (weights=), which the page cannot pass"
+                                       if info.family == "amortised" else True)})
         return rows
 
     def _libf_state(self) -> bool | str:
