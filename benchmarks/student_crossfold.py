@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--students", nargs=2, required=True, help="two student .pt files with complementary training folds")
     ap.add_argument("--methods", default="random,xssab,gradient", help="other methods to summarise beside it")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--label", default=NAME, help="the merged row's name (default corrrise-student)")
     ap.add_argument("--pairs", type=int, default=600, help="the subset (600 or 1200): N / 20 genuine and impostor pairs a fold")
     args = ap.parse_args()
     out = Path(args.out)
@@ -77,14 +78,14 @@ def main() -> None:
             evaluate_idx = sorted(q.index for q in selection if q.fold + 1 not in trained)
             merged += s.results(key, evaluate_idx)
             run_keys[f"{NAME} ({Path(student).name})"] = key
-        results[NAME] = sorted(merged, key=lambda r: r.pair)
-        params[NAME] = {"students": [str(p) for p in args.students], "trained_folds": [sorted(f) for f in folds]}
+        results[args.label] = sorted(merged, key=lambda r: r.pair)
+        params[args.label] = {"students": [str(p) for p in args.students], "trained_folds": [sorted(f) for f in folds]}
         th = next(r for r in runs if r["method"] == others[0])["config"]["threshold"]
     t1 = json.loads((out / f"{args.pairs}pairs" / "summary.json").read_text())["table1"]
     assert abs(t1["threshold"] - th) < 1e-12, f"the runs' threshold differs from the {args.pairs}-pair summary's"
     summary = summarize(results, t1, selection, dataset=ds, model=args.model, rule="bound", jpeg=False,
                         dpr_percents=DPR_PERCENTS, deletion_percents=DELETION_PERCENTS, run_keys=run_keys, params=params)
-    report = out / f"{args.pairs}pairs-crossfold"
+    report = out / (f"{args.pairs}pairs-crossfold" + ("" if args.label == NAME else f"-{args.label}"))
     write_summary(summary, report, command="python benchmarks/student_crossfold.py " + " ".join(sys.argv[1:]))
     print(table(summary))
     print("written:", report)

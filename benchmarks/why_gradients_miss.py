@@ -41,7 +41,7 @@ from xaiface.bench.patch_lfw import PatchLFW
 from xaiface.explain import Verifier, get_explainer
 from xaiface.models import get_model
 
-METHODS = ("gradient", "xssab", "fggb", "simcam", "hirescam", "gradcam", "corrrise")
+METHODS = ("gradient", "xssab", "fggb", "simcam", "hirescam", "gradcam", "ig", "corrrise")
 
 
 def _t(im: np.ndarray) -> torch.Tensor:
