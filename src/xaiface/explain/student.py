@@ -38,7 +38,6 @@ a place; not counted).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
+from ..io.hashing import file_sha256 as _sha256
 from .base import Cost, MapResult, Verifier, register_explainer
 from .cam import LayerScoreExplainer
 
@@ -76,14 +76,6 @@ def place_features(a_self: torch.Tensor, a_partner: torch.Tensor, cells: torch.T
     zb = F.normalize(a_partner, dim=1)
     c = cells / cells.flatten(1).abs().amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
     return torch.cat([za, zb, za * zb, c[:, None]], dim=1)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_student(path: str | Path, model: Any) -> tuple[StudentNet, dict[str, Any]]:
