@@ -20,9 +20,10 @@ def cmd_explainers(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"explainers": rows}, indent=2))
         return 0
+    w = max([12] + [len(r["name"]) for r in rows])
     for r in rows:
-        print(f"{r['name']:<12} {r['family']:<13} {r['description']}")
-        print(f"{'':<12} {'':<13} {r['reference']}")
+        print(f"{r['name']:<{w}} {r['family']:<13} {r['description']}")
+        print(f"{'':<{w}} {'':<13} {r['reference']}")
     return 0
 
 

@@ -32,7 +32,7 @@ from .base import Cost, GradientExplainer, MapResult, Verifier, gaussian_blur2d,
 
 @register_explainer(
     "fggb", "gradient", "Lu et al. (XAIface), the feature-gradient baseline of FAME (Zhang & Guenther, CVPRW 2026)",
-    "per-dimension |gradient| maps weighted by (e_a,k e_b,k - th/N), blur 25 / sigma 5 (white-box, 2 + 2N passes an image)",
+    "per-dimension |gradient| maps weighted by (e_a,k e_b,k - th/N), blur 25 / sigma 5 (white-box, 2 forwards + N forwards and N backwards an image, batched)",
     needs_gradients=True,
 )
 class FGGB(GradientExplainer):
