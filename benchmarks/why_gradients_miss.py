@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import binary_dilation, binary_erosion
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -120,8 +121,6 @@ def main() -> None:
         absg = np.abs(g).mean(axis=2)
         # where |gradient| sits: on the planted patches' seams (within 2 px of the mask's edge,
         # inside or out), inside the patches away from the seams, or elsewhere
-        from scipy.ndimage import binary_dilation, binary_erosion
-
         seam = binary_dilation(M, iterations=2) & ~binary_erosion(M, iterations=2)
         interior, outside = M & ~seam, ~M & ~seam
         seams = {"seam": float(absg[seam].mean()), "interior": float(absg[interior].mean()) if interior.any() else float("nan"),

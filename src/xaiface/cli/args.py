@@ -230,3 +230,25 @@ def add_pipeline_args(p: argparse.ArgumentParser, select: str = "largest", flip:
     add_flip_arg(p, default=flip, help="average with the mirror image's embedding")
     add_threshold_arg(p, help="eer, fmr=1e-2, fmr=1e-3 or a number (cosine)")
     add_cache_arg(p, help="detection cache file (default: none for single images)")
+
+
+def _param_value(s: str) -> Any:
+    """A ``--param`` value: JSON when it parses (numbers, booleans, lists), else the string."""
+    import json
+
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return s
+
+
+def method_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``--param METHOD.NAME=VALUE`` items (repeatable) as ``{method: {name: value}}`` (else ConfigError)."""
+    out: dict[str, dict[str, Any]] = {}
+    for it in items or []:
+        key, sep, val = it.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise ConfigError(f"--param takes METHOD.NAME=VALUE (e.g. corrrise.n_masks=300), got {it!r}")
+        out.setdefault(method, {})[name] = _param_value(val)
+    return out

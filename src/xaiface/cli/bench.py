@@ -14,10 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
 from .args import (
     add_data_arg, add_executor_args, add_folds_arg, add_model_arg, add_out_arg, add_quiet_arg, add_threads_arg,
-    add_weights_arg, executor_kwargs, lfw_folds, set_torch_threads,
+    add_weights_arg, executor_kwargs, lfw_folds, method_params, set_torch_threads,
 )
 
 
@@ -25,22 +24,6 @@ from .args import (
 DEFAULT_METHODS = "xssab,xssab-noblur,gradient,random"
 
 
-def _value(s: str) -> Any:
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        return s
-
-
-def _method_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for it in items or []:
-        key, sep, val = it.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not method or not name:
-            raise ConfigError(f"--param takes METHOD.NAME=VALUE (e.g. corrrise.n_masks=300), got {it!r}")
-        out.setdefault(method, {})[name] = _value(val)
-    return out
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -85,7 +68,7 @@ def cmd_patch_lfw(args: argparse.Namespace) -> int:
     args.methods = methods
     summary = run_patch_lfw(args.out, methods=methods, model=args.model, weights=args.weights, dataset=args.dataset,
                             n_pairs=args.pairs, folds=lfw_folds(args.folds), seed=args.seed, jpeg=args.jpeg, rule=args.rule,
-                            threshold=args.threshold, method_params=_method_params(args.param), data=args.data,
+                            threshold=args.threshold, method_params=method_params(args.param), data=args.data,
                             progress=not args.quiet, write=False, reference_rules=args.reference_rules,
                             threads=args.threads, **executor_kwargs(args))
     summary["command"] = _command_line(args)

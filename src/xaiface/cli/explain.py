@@ -29,14 +29,14 @@ def cmd_explainers(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from ..explain.run import explain_photos
-    from .bench import _method_params
+    from .args import method_params
 
     if args.flip:
         raise ConfigError("explain: --flip is not supported; explanations use plain (un-flipped) embeddings "
                           "and the model's plain thresholds")
     run = explain_photos(args.image_a, args.image_b, args.out, methods=args.methods or ["xssab"],
                          pipeline=lambda: pipeline_from_args(args, flip=False), images=args.images,
-                         batch_size=args.batch_size, method_params=_method_params(args.param), on_photo=args.on_photo,
+                         batch_size=args.batch_size, method_params=method_params(args.param), on_photo=args.on_photo,
                          soft_biometrics=args.soft_biometrics,
                          genuine=args.same, soft_check=_soft_biometrics_missing, estimators=args.estimators)
     print(json.dumps(run.summary(), indent=2))

@@ -190,7 +190,7 @@ def make_targets(model_name: str, pairs: Sequence[Any], out_dir: str | Path, pro
         return out
     paths = sorted({str(q) for p in todo for q in (p.path_a, p.path_b)})
     batch = locate_faces(paths, workers=0, progress=progress)
-    crops = align_faces({k: v for k, v in batch.faces.items()}, model.spec.preprocessing.geometry, progress=progress)
+    crops = align_faces(batch.faces, model.spec.preprocessing.geometry, progress=progress)
     ex = get_explainer("corrrise", Verifier(model), **(corrrise_params or {}))
     for p in tqdm(todo, desc=f"corrrise targets ({model_name})", disable=not progress, unit="pair"):
         a, b = crops.get(str(p.path_a)), crops.get(str(p.path_b))

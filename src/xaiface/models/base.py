@@ -91,12 +91,7 @@ class FaceModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Raw embeddings ``(B, D)`` of RGB pixels ``(B, 3, S, S)`` in 0..255."""
-        s = self.input_size
-        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
-            raise ConfigError(
-                f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}"
-            )
-        x = self.normalize(pixels.float())
+        x = self.normalize(self._checked(pixels).float())
         if not torch.is_grad_enabled() and not self.training and self.frozen_inference:
             frozen = self._frozen_features(x)
             if frozen is not None:
@@ -115,15 +110,17 @@ class FaceModel(nn.Module):
         """Raw embeddings ``(B, D)`` and the activations of the named internal layers, in one eager forward.
 
         Layers are module paths of this model (``"blocks.13"``), read by forward hooks; a graph
-        model overrides this with its node names. The activations stay in the autograd graph, so
-        ``torch.autograd.grad(score, maps)`` gives a score's gradient with respect to them.
+        model overrides :meth:`_features_with_layers` to read its node names instead. The
+        activations stay in the autograd graph, so ``torch.autograd.grad(score, maps)`` gives a
+        score's gradient with respect to them.
 
         Raises:
             ConfigError: a layer that is not a module of the model, or that produced no tensor.
         """
-        s = self.input_size
-        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
-            raise ConfigError(f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}")
+        return self._features_with_layers(self.normalize(self._checked(pixels).float()), list(layers))
+
+    def _features_with_layers(self, x: torch.Tensor, layers: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`features` of the network input ``x``, with the named modules' outputs (forward hooks)."""
         got: dict[str, torch.Tensor] = {}
         handles = []
         try:
@@ -133,7 +130,7 @@ class FaceModel(nn.Module):
                 except AttributeError:
                     raise ConfigError(f"model {self.spec.name} has no layer {name!r}") from None
                 handles.append(mod.register_forward_hook(lambda m, i, o, n=name: got.__setitem__(n, o)))
-            emb = self.features(self.normalize(pixels.float()))
+            emb = self.features(x)
         finally:
             for h in handles:
                 h.remove()
@@ -141,6 +138,15 @@ class FaceModel(nn.Module):
         if missing:
             raise ConfigError(f"model {self.spec.name}: layers {missing} produced no tensor")
         return emb, got
+
+    def _checked(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``pixels`` when they are ``(B, 3, S, S)`` at this model's crop size (else ConfigError)."""
+        s = self.input_size
+        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
+            raise ConfigError(
+                f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}"
+            )
+        return pixels
 
     def _frozen_features(self, example: torch.Tensor) -> Any:
         """The frozen trace of :meth:`features` for this device and dtype (None: eager)."""

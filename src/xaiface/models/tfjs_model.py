@@ -103,18 +103,17 @@ class TfjsFaceModel(FaceModel):
         out = out[0] if isinstance(out, tuple) else out
         return out.reshape(out.shape[0], -1)
 
-    def forward_with_layers(self, pixels: Tensor, layers: "list[str] | tuple[str, ...]") -> "tuple[Tensor, dict[str, Tensor]]":
-        """As :meth:`FaceModel.forward_with_layers`, the layers being graph node names (4-D ones come as NCHW)."""
-        s = self.input_size
-        if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[2] != s or pixels.shape[3] != s:
-            raise ConfigError(f"model {self.spec.name} expects pixels of shape (B, 3, {s}, {s}), got {tuple(pixels.shape)}")
+    def _features_with_layers(self, x: Tensor, layers: list[str]) -> "tuple[Tensor, dict[str, Tensor]]":
+        """:meth:`features` with the named graph nodes' values (4-D ones as NCHW): the layers of
+        :meth:`FaceModel.forward_with_layers` are node names here."""
+        known = set(self.graph.step_names())
         for n in layers:
-            if n not in self.graph.step_names():
+            if n not in known:
                 raise ConfigError(f"model {self.spec.name} has no layer {n!r}")
             if not self.graph.is_nchw(n):
                 raise ConfigError(f"model {self.spec.name}: layer {n!r} is not a 4-D activation")
         record: dict[str, Tensor] = {n: None for n in layers}  # type: ignore[misc]
-        out = self.graph.run(self.normalize(pixels.float()), record)
+        out = self.graph.run(x, record)
         out = out[0] if isinstance(out, tuple) else out
         return out.reshape(out.shape[0], -1), record
 

@@ -868,6 +868,7 @@ class TfjsGraphModule(nn.Module):
             self.fused["prelu"] = self.fused.get("prelu", 0) + 1
 
     def _plan(self) -> None:
+        self._by_name = {st.name: st for st in self._steps}  # the computed nodes (after fusion), for look-ups
         last: dict[str, int] = {}
         for k, s in enumerate(self._steps):
             for i in s.inputs:
@@ -891,7 +892,7 @@ class TfjsGraphModule(nn.Module):
         name that is no computed node.
         """
         if record:
-            unknown = sorted(set(record) - set(self.step_names()))
+            unknown = sorted(n for n in record if n not in self._by_name)
             if unknown:
                 raise ConfigError(f"{self.source}: no computed node named {unknown} (fused nodes keep their last node's name)")
         env: dict[str, Tensor] = {n: getattr(self, a) for n, a in self._attr.items()}
@@ -920,10 +921,9 @@ class TfjsGraphModule(nn.Module):
 
     def is_nchw(self, name: str) -> bool:
         """True when node ``name``'s value is kept as NCHW (a 4-D activation)."""
-        for st in self._steps:
-            if st.name == name:
-                return bool(st.out_nchw)
-        raise ConfigError(f"{self.source}: no computed node named {name!r}")
+        if name not in self._by_name:
+            raise ConfigError(f"{self.source}: no computed node named {name!r}")
+        return bool(self._by_name[name].out_nchw)
 
     def output_is_nchw(self, name: str) -> bool:
         """True when output ``name`` comes back as NCHW (a 4-D activation) rather than TF's layout."""
