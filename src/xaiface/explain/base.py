@@ -509,7 +509,7 @@ class ExplainerInfo:
 
 #: modules registering the built-in methods, imported on first look-up: this package's own, and
 #: plug-ins of other packages named in full (imported by name only, so ``explain`` imports none of them)
-_BUILTIN_MODULES = ("xssab", "gradient", "fggb", "cam", "integrated", "student", "random", "xface", "corrrise", "rise", "xaiface.libf.explainer")
+_BUILTIN_MODULES = ("xssab", "gradient", "fggb", "cam", "integrated", "student", "dfv", "random", "xface", "corrrise", "rise", "xaiface.libf.explainer")
 
 #: the explainers' :class:`ExplainerInfo` by name
 EXPLAINERS: Registry[ExplainerInfo] = Registry(

@@ -39,6 +39,7 @@ a place; not counted).
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -106,7 +107,7 @@ def load_student(path: str | Path, model: Any) -> tuple[StudentNet, dict[str, An
         sd = torch.load(path, map_location="cpu", weights_only=True)
         net = StudentNet(int(meta["channels"]))
         net.load_state_dict(sd)
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError) as e:
+    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as e:
         raise WeightsError(f"{path}: not a student state dict for {meta.get('channels')} channels ({e})") from None
     return net.eval(), meta
 
