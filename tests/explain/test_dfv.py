@@ -70,8 +70,11 @@ def test_channel_regions_and_the_map_are_exact_on_a_linear_decoder():
     # the channels (and the map's pixels) sum to the cosine: dlib-like bias-free head
     assert r.extra["channel_sum"][0] == pytest.approx(r.score, abs=1e-6)
     assert float(r.combined_maps[0].sum()) == pytest.approx(r.score, abs=1e-5)
-    assert r.extra["decoder_passes"] == 2 * (3 + 1) and (r.n_forward, r.n_backward) == (2, 2)
+    assert r.extra["decoder_passes"] == 2 * (3 + 1) + 3 and (r.n_forward, r.n_backward) == (2, 2)
     assert r.extra["top_channels"][0]["against"][0][0] == 1
+    # the pictures: each face's reconstruction and the mean-feature one, as the report shows them
+    assert len(r.images) == 3 and all(im.dtype == np.uint8 and im.shape == (8, 8, 3) for im in r.images.values())
+    assert r.data(include_maps=False)["images"] == sorted(r.images)
 
 
 def test_regions_are_relative_to_the_mean_feature_and_groups_add_up():
@@ -93,7 +96,7 @@ def test_regions_are_relative_to_the_mean_feature_and_groups_add_up():
     assert float(r.combined_maps[0].sum()) == pytest.approx(r.score, abs=1e-5)
     # one group of all three channels: one region |sum_c delta_c T_c|, one share sum_c kappa_c = the cosine
     g = get_explainer("dfv", v, reconstructor=LinearDecoder(torch.zeros(3, 2, 2)), group_size=3).explain((a, b))
-    assert g.extra["groups"] == 1 and g.extra["decoder_passes"] == 4
+    assert g.extra["groups"] == 1 and g.extra["decoder_passes"] == 2 * 2 + 3
     assert float(g.combined_maps[0].sum()) == pytest.approx(g.score, abs=1e-5)
     assert float(np.abs(g.combined_maps[0][:4, 4:]).max()) == 0.0  # outside every template: no region, no share
 

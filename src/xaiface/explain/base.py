@@ -171,6 +171,8 @@ class PairExplanation:
             products of one image's embedding (backward passes counted per image).
         seconds: wall time of :meth:`Explainer.explain`.
         pair: the aligned faces explained. extra: what else the method reports.
+        images: pictures the method shows beside its maps (``label -> (H, W, 3)`` uint8; dfv: the
+            reconstructions of the faces); drawn by the report, listed by name in :meth:`data`.
     """
 
     method: str
@@ -184,6 +186,7 @@ class PairExplanation:
     seconds: float = 0.0
     pair: FacePair | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def score(self) -> float:
@@ -252,6 +255,8 @@ class PairExplanation:
             "seconds": float(self.seconds),
             "extra": _jsonable(self.extra),
         }
+        if self.images:
+            d["images"] = sorted(self.images)
         if self.pair is not None:
             d["sources"] = [self.pair.a.source, self.pair.b.source]
         if include_maps:
@@ -309,6 +314,7 @@ class MapResult:
         similarity, dissimilarity: a method whose similarity and dissimilarity maps are not the
             positive and negative parts of ``combined`` gives them here (xSSAB); ``None``: the
             base class splits ``combined``.
+        images: pictures shown beside the maps (see :attr:`PairExplanation.images`).
     """
 
     combined: MapPair
@@ -317,6 +323,7 @@ class MapResult:
     extra: dict[str, Any] = field(default_factory=dict)
     similarity: MapPair | None = None
     dissimilarity: MapPair | None = None
+    images: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def split_signed(combined: MapPair) -> tuple[MapPair, MapPair]:
@@ -390,7 +397,7 @@ class Explainer:
         return PairExplanation(
             method=self.name, params=dict(self.params), similarity_maps=sim, dissimilarity_maps=dis,
             combined_maps=comb, verdict=verdict, n_forward=cost.n_forward, n_backward=cost.n_backward,
-            seconds=time.perf_counter() - t0, pair=fp, extra=dict(res.extra),
+            seconds=time.perf_counter() - t0, pair=fp, extra=dict(res.extra), images=dict(res.images),
         )
 
     def _explain_faces(self, pair: FacePair, which: tuple[int, ...], cost: Cost) -> MapResult:

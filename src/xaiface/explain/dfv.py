@@ -62,9 +62,12 @@ What this module does (our choices marked *):
    negative part. For image ``b`` the roles swap.
 
 Cost: the pair's 2 forwards and one backward pass per explained image that stops at the last
-maps (as ``simcam``), plus ``1 + C / group_size`` decoder passes per explained image
-(``extra["decoder_passes"]``; the decoder costs about a tenth of a dlib forward, so 257 passes
-are about 25 forward-equivalents, ``extra["decoder_forward_equivalents"]``).
+maps (as ``simcam``), plus ``1 + C / group_size`` decoder passes per explained image, and 3 for the pictures (the two
+reconstructions and the mean-feature one, :attr:`~xaiface.explain.base.PairExplanation.images`),
+in ``extra["decoder_passes"]``. The decoder costs 0.79 of a dlib forward (215 M against 271 M
+multiply-accumulates), so one image at ``group_size=1`` is about 4 + 206 forward-equivalents,
+on the order of FGGB's 386; ``group_size=8`` brings it to about 34
+(``benchmarks/dfv_gallery.py`` measures it).
 """
 from __future__ import annotations
 
@@ -271,14 +274,19 @@ class DFV(LayerScoreExplainer):
         groups = channel_groups(a.shape[1], self.group_size)
         out: list[Any] = [None, None]
         top: list[Any] = [None, None]
+        with torch.no_grad():
+            rec = self.reconstructor(torch.cat([a, self.reconstructor.mean_maps[None]]))
+        pics = (rec.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        images = {f"{'AB'[i]}: reconstruction from the last maps": pics[i] for i in which}
+        images["mean-feature reconstruction (regions are relative to it)"] = pics[2]
         for i in which:
             regions = channel_regions(self.reconstructor, a[i], self.group_size, self.batch_size)
             out[i] = decomposition(kappa[i], regions, groups).numpy()
             order = torch.argsort(kappa[i], descending=True)
             top[i] = {"for": [[int(c), float(kappa[i, c])] for c in order[:5]],
                       "against": [[int(c), float(kappa[i, c])] for c in order.flip(0)[:5] if kappa[i, c] < 0]}
-        passes = len(which) * (len(groups) + 1)
-        return MapResult((out[0], out[1]), embeddings=(e[0], e[1]), extra={
+        passes = len(which) * (len(groups) + 1) + 3
+        return MapResult((out[0], out[1]), embeddings=(e[0], e[1]), images=images, extra={
             "layer": self.layer, "channels": int(a.shape[1]), "groups": len(groups),
             "score": float((e[0] * e[1]).sum()),
             "channel_sum": [float(kappa[i].sum()) if i in which else None for i in (0, 1)],

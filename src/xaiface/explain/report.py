@@ -143,6 +143,11 @@ def _section(e: PairExplanation, photos: tuple[np.ndarray, np.ndarray] | None, i
     parts.append('<p class="note">similarity and dissimilarity share one scale (the larger of the two over both '
                  "images); combined maps are scaled by the pair's largest |combined|.</p>")
 
+    if e.images:
+        parts.append("<h3>Pictures</h3><div class=\"row\">")
+        for label, img in e.images.items():
+            parts.append(_img(img, "crop", label, label))
+        parts.append("</div>")
     parts.append("<h3>Parameters</h3>")
     parts.append(_table(sorted(e.params.items())) if e.params else '<p class="note">none</p>')
     if e.extra:
