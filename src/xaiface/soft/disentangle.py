@@ -359,14 +359,17 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
         X: ``(N, D)``; y: ``(N,)`` int labels (``-1`` unknown: dropped).
         groups: ``(N,)`` identity of each face: folds never split an identity (a classifier
             could otherwise read the attribute off the identity it memorised).
-        classifier: ``"logistic"`` (scikit-learn, standardised inputs, class-balanced) or ``"mlp"``
+        classifier: ``"logistic"`` (scikit-learn, standardised inputs, class-balanced), ``"mlp"``
             (one hidden layer of 128, early stopping after 5 epochs without progress, at most 100;
-            minority classes resampled to balance).
+            minority classes resampled to balance) or ``"hgb"`` (scikit-learn's
+            HistGradientBoostingClassifier: at most 200 trees, early stopping on a 10% validation
+            split, class-balanced).
 
     Returns:
         ``balanced_accuracy`` (mean of per-class recalls; chance = ``1 / classes``), ``accuracy``,
         ``majority_accuracy`` (always predicting the largest class), ``chance``, ``n``, per-fold values.
     """
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
     from sklearn.neural_network import MLPClassifier
@@ -386,8 +389,11 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
     elif classifier == "mlp":
         make = lambda: make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=100,  # noqa: E731
                                                                      n_iter_no_change=5, random_state=seed))
+    elif classifier == "hgb":
+        make = lambda: HistGradientBoostingClassifier(max_iter=200, early_stopping=True, validation_fraction=0.1,  # noqa: E731
+                                                      class_weight="balanced", random_state=seed)
     else:
-        raise ConfigError(f"classifier must be 'logistic' or 'mlp', got {classifier!r}")
+        raise ConfigError(f"classifier must be 'logistic', 'mlp' or 'hgb', got {classifier!r}")
     splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if g is not None
                 else StratifiedKFold(folds, shuffle=True, random_state=seed))
     pred = np.full(y.shape, -1)
@@ -418,6 +424,53 @@ def age_group(age: float) -> int:
     return int(np.searchsorted(AGE_GROUP_EDGES, age, side="right"))
 
 
+def lfw_embeddings(*, model: str = "dlib-resnet", data: str | os.PathLike | None = None, all_images: bool = True,
+                   cache: Any = True, progress: bool = True) -> dict[str, Any]:
+    """LFW embeddings (mirror-averaged) with gender labels, people, halves and the View 2 pairs.
+
+    Faces as for the pairs (median fallback of the pair images' run), the other images (``all_images``)
+    on their own; embeddings through the batch face stage's store (resumable).
+
+    Returns:
+        ``X`` ``(N, D)``, ``paths``, ``person``, ``half`` (0: LFW folds 1-5, 1: 6-10), ``gender``
+        (0 female, 1 male, -1 unlabelled), ``pair_a``/``pair_b`` (indices), ``pair_same``,
+        ``pair_fold``, ``pair_images``, ``faces`` (path -> detection), ``store``, ``model`` (the FaceModel).
+    """
+    from ..datasets import LFW
+    from ..models import get_model
+    from ..pipeline.batch import embed_faces, locate_faces
+    from .store import open_store
+
+    lfw = LFW(data)
+    fold_of = {p.name: p.fold for p in lfw.people()}
+    pairs = lfw.pairs()
+    pair_paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
+    paths = list(pair_paths)
+    if all_images:
+        seen = set(pair_paths)
+        paths += [str(p) for n in lfw.identities() for p in lfw.images_of(n) if str(p) not in seen]
+    store = open_store(cache if cache is not True else None)
+    fr = get_model(model)
+    loc = locate_faces(pair_paths, select="center", fallback="median", cache=cache is not False, progress=progress)
+    rest = [p for p in paths if p not in loc.faces]
+    if rest:
+        loc2 = locate_faces(rest, select="center", fallback="median", cache=cache is not False, progress=progress)
+        loc.faces.update(loc2.faces)
+        loc.errors.update(loc2.errors)
+    paths = [p for p in paths if p in loc.faces]
+    emb = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
+    paths = [p for p in paths if p in emb]
+    genders = lfw.genders()
+    person = np.array([Path(p).parent.name for p in paths])
+    index = {p: i for i, p in enumerate(paths)}
+    return {"X": emb.vectors(paths, flip=True), "paths": paths, "person": person,
+            "half": np.array([0 if fold_of[n] < 5 else 1 for n in person]),
+            "gender": np.array([{"female": 0, "male": 1}.get(genders.get(Path(p).name) or "", -1) for p in paths]),
+            "pair_a": np.array([index[str(p.path_a)] for p in pairs]), "pair_b": np.array([index[str(p.path_b)] for p in pairs]),
+            "pair_same": np.array([p.same for p in pairs], dtype=int), "pair_fold": np.array([p.fold for p in pairs]),
+            "pair_images": len(pair_paths), "faces": loc.faces, "store": store, "model": fr}
+
+
 def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", data: str | os.PathLike | None = None,
                     all_images: bool = True, age: bool = True, classifiers: Sequence[str] = ("logistic", "mlp"),
                     cache: Any = True, progress: bool = True, seed: int = 0, projection_directions: int = 5,
@@ -440,44 +493,21 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
 
     Writes ``report.json``, ``table.md`` and ``predictability.png``; returns the report.
     """
-    from ..datasets import LFW
-    from ..models import get_model
     from ..verify import lfw_protocol
-    from ..pipeline.batch import embed_faces, locate_faces
     from .batch import estimate_traits
     from .dlib_age_gender import DlibAgeEstimator
     from .plots import grouped_bars
-    from .store import open_store
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lfw = LFW(data)
-    fold_of = {p.name: p.fold for p in lfw.people()}
-    pairs = lfw.pairs()
-    pair_paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
-    paths = list(pair_paths)
-    if all_images:
-        paths += [str(p) for n in lfw.identities() for p in lfw.images_of(n) if str(p) not in set(pair_paths)]
-    store = open_store(cache if cache is not True else None)
-    fr = get_model(model)
-    # faces as for the pairs (median fallback of the pair images' run), the rest on their own
-    loc = locate_faces(pair_paths, select="center", fallback="median", cache=cache is not False, progress=progress)
-    rest = [p for p in paths if p not in loc.faces]
-    if rest:
-        loc2 = locate_faces(rest, select="center", fallback="median", cache=cache is not False, progress=progress)
-        loc.faces.update(loc2.faces)
-        loc.errors.update(loc2.errors)
-    paths = [p for p in paths if p in loc.faces]
-    emb = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
-    paths = [p for p in paths if p in emb]
-    X = emb.vectors(paths, flip=True)
-    genders = lfw.genders()
-    person = np.array([Path(p).parent.name for p in paths])
-    half = np.array([0 if fold_of[n] < 5 else 1 for n in person])
-    attrs = {"gender": np.array([{"female": 0, "male": 1}.get(genders.get(Path(p).name) or "", -1) for p in paths])}
+    d = lfw_embeddings(model=model, data=data, all_images=all_images, cache=cache, progress=progress)
+    X, paths, person, half, store, fr = d["X"], d["paths"], d["person"], d["half"], d["store"], d["model"]
+    pair_paths = range(d["pair_images"])
+    loc_faces = d["faces"]
+    attrs = {"gender": d["gender"]}
     if age:
-        tr, _ = estimate_traits([DlibAgeEstimator()], {p: loc.faces[p] for p in paths}, store=store, progress=progress,
+        tr, _ = estimate_traits([DlibAgeEstimator()], {p: loc_faces[p] for p in paths}, store=store, progress=progress,
                                 desc="apparent age")
         attrs["age_group"] = np.array([age_group(float(tr[p]["age"].value)) if p in tr else -1 for p in paths])
 
@@ -507,11 +537,7 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
                     "chance": res[0]["chance"], "n": int(sum(r["n"] for r in res)),
                     "per_half": [r["balanced_accuracy"] for r in res]}
 
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[str(p.path_a)] for p in pairs])
-    ib = np.array([index[str(p.path_b)] for p in pairs])
-    labels = np.array([p.same for p in pairs], dtype=int)
-    folds = np.array([p.fold for p in pairs])
+    ia, ib, labels, folds = d["pair_a"], d["pair_b"], d["pair_same"], d["pair_fold"]
     verification = {}
     for name, emb_ in variants:
         s = pair_similarity(emb_[ia], emb_[ib])
