@@ -117,3 +117,18 @@ def test_calibration_is_not_applied_to_other_settings(tmp_path):
     (tmp_path / "bad.json").write_text("{\"format\": 99}")
     with pytest.raises(ConfigError):
         SoftBiometricCalibration.load(tmp_path / "bad.json")
+
+
+def test_shipped_calibration_fits_the_default_estimators():
+    from xaiface.soft.calibration import default_calibration
+    from xaiface.soft.dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator
+
+    cal = default_calibration()
+    assert cal is not None
+    wrapped = calibrate_estimators([DlibGenderEstimator(), DlibAgeEstimator(tolerance=7.0)], cal)
+    assert [type(w).__name__ for w in wrapped] == ["CalibratedEstimator", "CalibratedEstimator"]
+    assert cal.entries["age"]["map"].level == pytest.approx(0.8)
+    # the isotonic gender map is monotone and maps into [0, 1]
+    g = cal.entries["gender"]["map"]
+    q = g(np.linspace(0, 1, 101))
+    assert np.all(np.diff(q) >= -1e-12) and q.min() >= 0 and q.max() <= 1
