@@ -84,3 +84,14 @@ def test_erasers_check_their_inputs():
         LEACE().transform(X)
     with pytest.raises(ConfigError):
         INLP(max_iterations=0)
+
+
+def test_transfer_probe_reads_the_planted_attribute_and_not_after_leace():
+    from xaiface.soft.disentangle import transfer_predictability
+
+    X, y, g = _planted(seed=3)
+    tr = _split(g)
+    assert transfer_predictability(X[tr], y[tr], X[~tr], y[~tr])["balanced_accuracy"] > 0.95
+    le = LEACE().fit(X[tr], y[tr])
+    r = transfer_predictability(le.transform(X[tr]), y[tr], le.transform(X[~tr]), y[~tr])
+    assert r["balanced_accuracy"] < 0.6 and r["n_test"] == int((~tr).sum())

@@ -369,12 +369,7 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
         ``balanced_accuracy`` (mean of per-class recalls; chance = ``1 / classes``), ``accuracy``,
         ``majority_accuracy`` (always predicting the largest class), ``chance``, ``n``, per-fold values.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     X = np.asarray(X, np.float64)
     y = np.asarray(y)
@@ -384,35 +379,60 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
     classes = np.unique(y)
     if classes.size < 2:
         raise ConfigError("attribute_predictability: needs at least two classes")
-    if classifier == "logistic":
-        make = lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced"))  # noqa: E731
-    elif classifier == "mlp":
-        make = lambda: make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=100,  # noqa: E731
-                                                                     n_iter_no_change=5, random_state=seed))
-    elif classifier == "hgb":
-        make = lambda: HistGradientBoostingClassifier(max_iter=200, early_stopping=True, validation_fraction=0.1,  # noqa: E731
-                                                      class_weight="balanced", random_state=seed)
-    else:
-        raise ConfigError(f"classifier must be 'logistic', 'mlp' or 'hgb', got {classifier!r}")
+    make = lambda: _probe(classifier, seed)  # noqa: E731
     splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if g is not None
                 else StratifiedKFold(folds, shuffle=True, random_state=seed))
     pred = np.full(y.shape, -1)
     fold_bacc = []
     for tr, te in splitter.split(X, y, g):
-        clf = make()
-        if classifier == "mlp":  # MLPClassifier has no class weights: balance by resampling the minority classes
-            rng = np.random.default_rng(seed)
-            counts = np.bincount(y[tr])
-            idx = np.concatenate([rng.choice(tr[y[tr] == c], size=counts.max(), replace=True) for c in classes])
-            clf.fit(X[idx], y[idx])
-        else:
-            clf.fit(X[tr], y[tr])
+        clf = _fit_probe(make(), X[tr], y[tr], classifier, seed)
         pred[te] = clf.predict(X[te])
         fold_bacc.append(_balanced_accuracy(y[te], pred[te]))
     counts = np.bincount(y)
     return {"classifier": classifier, "balanced_accuracy": _balanced_accuracy(y, pred), "accuracy": float(np.mean(pred == y)),
             "majority_accuracy": float(counts.max() / counts.sum()), "chance": 1.0 / classes.size, "n": int(y.size),
             "classes": int(classes.size), "fold_balanced_accuracy": fold_bacc, "identity_disjoint_folds": g is not None}
+
+
+def _probe(classifier: str, seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if classifier == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced"))
+    if classifier == "mlp":
+        return make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=100, n_iter_no_change=5,
+                                                             random_state=seed))
+    if classifier == "hgb":
+        return HistGradientBoostingClassifier(max_iter=200, early_stopping=True, validation_fraction=0.1,
+                                              class_weight="balanced", random_state=seed)
+    raise ConfigError(f"classifier must be 'logistic', 'mlp' or 'hgb', got {classifier!r}")
+
+
+def _fit_probe(clf: Any, X: np.ndarray, y: np.ndarray, classifier: str, seed: int) -> Any:
+    if classifier == "mlp":  # MLPClassifier has no class weights: balance by resampling the minority classes
+        rng = np.random.default_rng(seed)
+        counts = np.bincount(y)
+        idx = np.concatenate([rng.choice(np.flatnonzero(y == c), size=counts.max(), replace=True) for c in np.unique(y)])
+        return clf.fit(X[idx], y[idx])
+    return clf.fit(X, y)
+
+
+def transfer_predictability(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                            classifier: str = "logistic", seed: int = 0) -> dict[str, Any]:
+    """A probe (as in :func:`attribute_predictability`) trained on one set of faces, scored on another
+    (e.g. trained on the erased embeddings of an eraser's own training people, scored on held-out people)."""
+    Xa, ya = np.asarray(X_train, np.float64), np.asarray(y_train)
+    Xb, yb = np.asarray(X_test, np.float64), np.asarray(y_test)
+    ka, kb = ya >= 0, yb >= 0
+    if np.unique(ya[ka]).size < 2 or np.unique(yb[kb]).size < 2:
+        raise ConfigError("transfer_predictability: both sets need at least two classes")
+    clf = _fit_probe(_probe(classifier, seed), Xa[ka], ya[ka], classifier, seed)
+    return {"classifier": classifier, "balanced_accuracy": _balanced_accuracy(yb[kb], clf.predict(Xb[kb])),
+            "n_train": int(ka.sum()), "n_test": int(kb.sum())}
 
 
 # ------------------------------------------------------------------------------ LFW experiment
