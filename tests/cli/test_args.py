@@ -56,8 +56,8 @@ def test_train_and_analyze_hold_every_stage_command():
         return list(group.choices)
 
     assert children("train") == ["libf", "body-mass"]
-    assert children("eval") == ["lfw", "libf", "soft-biometrics"]
-    assert children("analyze") == ["soft-biometrics", "disentangle"]
+    assert children("eval") == ["lfw", "libf", "soft-biometrics", "calibration"]
+    assert children("analyze") == ["soft-biometrics", "disentangle", "erasure"]
     assert children("study") == ["factors", "plot"]
 
 

@@ -4,7 +4,9 @@
   the verdict and its soft-biometric explanation (``--out``: JSON + figure);
 * ``xaiface analyze soft-biometrics --out DIR``: LFW View 2 errors split by traits;
 * ``xaiface analyze disentangle --out DIR``: demographic disentangling on LFW;
+* ``xaiface analyze erasure --out DIR``: post-hoc gender erasure methods on LFW, trade-off curves;
 * ``xaiface eval soft-biometrics --out DIR``: estimator accuracy (LFW, UTKFace, VIP_attribute);
+* ``xaiface eval calibration --out DIR``: calibrated gender probabilities and conformal intervals;
 * ``xaiface train body-mass``: fit the BMI / weight regressor on VIP_attribute and save it.
 """
 from __future__ import annotations
@@ -39,7 +41,10 @@ def _estimators(args: argparse.Namespace, model: Any) -> list[Any]:
     for spec in args.estimator or []:
         name, _, path = spec.partition("=")
         ests.append(get_estimator(name, model_path=path) if path else get_estimator(name))
-    return ests
+    from ..soft.calibration import SoftBiometricCalibration, calibrate_estimators
+
+    cal = getattr(args, "calibration", None)
+    return calibrate_estimators(ests, False if cal == "none" else (SoftBiometricCalibration.load(cal) if cal else True))
 
 
 def cmd_traits(args: argparse.Namespace) -> int:
@@ -121,6 +126,20 @@ def cmd_analyze_disentangle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze_erasure(args: argparse.Namespace) -> int:
+    from ..soft.erasure import erase_lfw
+
+    _threads(args)
+    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip())  # noqa: E731
+    inlp = {"max_iterations": args.inlp_max_iterations, "tolerance": args.inlp_tolerance}
+    rep = erase_lfw(args.out, model=args.model, data=args.data, all_images=args.all_images, methods=split(args.methods),
+                    probes=split(args.probes), curve_probes=split(args.curve_probes), cache=not args.no_cache,
+                    progress=not args.quiet, seed=args.seed, inlp=inlp, normalise=args.normalise)
+    print(rep["table"])
+    print(f"report: {Path(args.out) / 'report.json'}; trade-off curves: {Path(args.out) / 'tradeoff.png'}")
+    return 0
+
+
 def cmd_eval_soft(args: argparse.Namespace) -> int:
     from ..soft.evaluate import evaluate_estimators
 
@@ -135,6 +154,18 @@ def cmd_eval_soft(args: argparse.Namespace) -> int:
         print(f"UTKFace: {len(bad)} malformed file name(s) skipped: " + "; ".join(f"{m['file']!r} ({m['reason']})" for m in bad),
               file=sys.stderr)
     print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def cmd_eval_calibration(args: argparse.Namespace) -> int:
+    from ..soft.calibration import calibrate_soft_biometrics
+
+    _threads(args)
+    rep = calibrate_soft_biometrics(args.out, data=args.data, level=args.level, bins=args.bins, seed=args.seed,
+                                    limit=args.limit, lfw=not args.no_lfw, vip=not args.no_vip, cache=not args.no_cache,
+                                    progress=not args.quiet, save=args.save)
+    print(rep["table"])
+    print(f"calibration: {Path(args.out) / 'calibration.json'}" + (f" (also {args.save})" if args.save else ""))
     return 0
 
 
@@ -183,6 +214,8 @@ def register(sub: Any, eval_sub: Any) -> None:
                    help="an extra registered estimator, e.g. dex-age=dex.onnx (see --list)")
     add_out_arg(p, help="two photos: folder for soft_biometrics.json and soft_biometrics.png", required=False)
     p.add_argument("--list", action="store_true", help="list the registered estimators and exit")
+    p.add_argument("--calibration", default=None, metavar="FILE|none",
+                   help="calibration JSON from `xaiface eval calibration` (default: the one shipped; none: raw confidences)")
     _common(p)
     add_pipeline_args(p)
     p.set_defaults(func=cmd_traits)
@@ -223,6 +256,23 @@ def register(sub: Any, eval_sub: Any) -> None:
     _common(d, body_mass=False)
     d.set_defaults(func=cmd_analyze_disentangle)
 
+    r = asub.add_parser("erasure", help="post-hoc gender erasure on LFW (INLP, LEACE, class-conditional Gaussian OT, "
+                                        "the adversarial autoencoder): leakage to three probes, verification, trade-off curves")
+    add_out_arg(r)
+    add_model_arg(r)
+    r.add_argument("--methods", default="inlp,leace,gaussian-ot,autoencoder",
+                   help="comma-separated: inlp, leace, gaussian-ot, autoencoder")
+    r.add_argument("--probes", default="logistic,mlp,hgb", help="fresh probes for the full setting (logistic, mlp, hgb)")
+    r.add_argument("--curve-probes", default="logistic,mlp", help="probes along the trade-off curves")
+    r.add_argument("--inlp-max-iterations", type=int, default=100)
+    r.add_argument("--inlp-tolerance", type=float, default=0.01, help="INLP stops at dev balanced accuracy <= 0.5 + this")
+    r.add_argument("--normalise", action="store_true", help="probes see L2-normalised erased embeddings")
+    r.add_argument("--all-images", action="store_true", help="all 13,233 LFW images (default: the 7,701 View 2 pair images)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-cache", action="store_true")
+    _common(r, body_mass=False)
+    r.set_defaults(func=cmd_analyze_erasure)
+
     e = eval_sub.add_parser("soft-biometrics", help="estimator accuracy: gender on LFW / UTKFace, age on UTKFace, "
                                                     "BMI and weight on VIP_attribute (cross-validated)")
     add_out_arg(e)
@@ -236,6 +286,21 @@ def register(sub: Any, eval_sub: Any) -> None:
     e.add_argument("--no-cache", action="store_true")
     _common(e, body_mass=False)
     e.set_defaults(func=cmd_eval_soft, cache=True)  # `xaiface eval` reads args.cache
+
+    c = eval_sub.add_parser("calibration", help="calibrate the soft-biometric confidences (gender: isotonic / Platt; "
+                                                "age, BMI, weight: split-conformal intervals) and check them on held-out faces")
+    add_out_arg(c)
+    c.add_argument("--level", type=float, default=0.8, help="stated coverage of the intervals (default 0.8)")
+    c.add_argument("--bins", type=int, default=15, help="ECE / reliability-diagram bins (default 15)")
+    c.add_argument("--limit", type=int, default=None, help="at most N UTKFace / LFW images (random, --seed)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-lfw", action="store_true", help="skip the LFW gender check")
+    c.add_argument("--no-vip", action="store_true", help="skip BMI / weight (VIP_attribute)")
+    c.add_argument("--save", default=None, metavar="FILE", help="also write the calibration here "
+                                                                 "(src/xaiface/soft/data/calibration.json ships it)")
+    c.add_argument("--no-cache", action="store_true")
+    _common(c, body_mass=False)
+    c.set_defaults(func=cmd_eval_calibration, cache=True)
 
     tsub = subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
     t = tsub.add_parser("body-mass", help="fit the BMI / weight regressor on VIP_attribute and save it")

@@ -7,7 +7,9 @@
   VIP_attribute (:mod:`.body_mass`), a user's ONNX file for the models D5.2 names (:mod:`.external`);
 * a verdict explained by the traits the two faces share or differ in (:mod:`.pair`, :mod:`.report`);
 * LFW errors split by traits (:mod:`.analysis`), estimator accuracy (:mod:`.evaluate`);
-* demographic disentangling of embeddings with adversaries (:mod:`.disentangle`);
+* demographic disentangling of embeddings with adversaries (:mod:`.disentangle`) and post-hoc
+  concept erasure (INLP, LEACE, class-conditional Gaussian transport: :mod:`.erasure`);
+* calibrated confidences: gender probabilities and conformal intervals (:mod:`.calibration`);
 * many photos at once, cached by content (:mod:`.batch`, :mod:`.store`).
 """
 from __future__ import annotations
@@ -18,12 +20,17 @@ from .._plugins import lazy_exports
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
     ".analysis": ("analyze_lfw", "error_table", "wilson_interval"),
+    ".calibration": (
+        "CalibratedEstimator", "ConformalInterval", "ProbabilityCalibrator", "SoftBiometricCalibration",
+        "calibrate_soft_biometrics", "default_calibration", "expected_calibration_error"
+    ),
     ".body_mass": (
         "BodyMassEstimator", "BodyMassRegressor", "cross_validate_body_mass", "default_body_mass_regressor"
     ),
     ".disentangle": (
         "DemographicDisentangler", "LinearAttributeProjection", "attribute_predictability", "disentangle_lfw"
     ),
+    ".erasure": ("INLP", "LEACE", "ConditionalGaussianTransport", "erase_lfw"),
     ".dlib_age_gender": ("DlibAgeEstimator", "DlibGenderEstimator", "dlib_face_chip", "normalise_chips"),
     ".evaluate": ("evaluate_estimators",),
     ".levi_hassner": ("LeviHassnerAgeEstimator", "LeviHassnerGenderEstimator"),

@@ -196,7 +196,7 @@ def cross_validate_body_mass(X: np.ndarray, y: Mapping[str, np.ndarray], strata:
         per target: ``mae``, ``rmse``, ``pearson_r``, ``baseline_mae`` (predict the training mean),
         ``baseline_gender_mae`` (the training mean of the face's stratum, when ``strata``), the
         calibration (``mean_confidence`` vs ``fraction_within_tolerance``), per-fold MAEs, and
-        ``predictions``/``std``/``truth`` (``(N,)`` lists, out-of-fold).
+        ``predictions``/``std``/``truth``/``confidence`` (``(N,)`` lists, out-of-fold).
     """
     from scipy.stats import pearsonr
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -243,7 +243,7 @@ def cross_validate_body_mass(X: np.ndarray, y: Mapping[str, np.ndarray], strata:
             "fold_mae": fold_mae[t],
             "tolerance": tl, "mean_confidence": float(conf[t].mean()),
             "fraction_within_tolerance": float(np.mean(np.abs(err) <= tl)),
-            "predictions": pred[t].tolist(), "std": std[t].tolist(), "truth": v.tolist(),
+            "predictions": pred[t].tolist(), "std": std[t].tolist(), "truth": v.tolist(), "confidence": conf[t].tolist(),
         }
     return report
 

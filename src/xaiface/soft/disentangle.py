@@ -359,19 +359,17 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
         X: ``(N, D)``; y: ``(N,)`` int labels (``-1`` unknown: dropped).
         groups: ``(N,)`` identity of each face: folds never split an identity (a classifier
             could otherwise read the attribute off the identity it memorised).
-        classifier: ``"logistic"`` (scikit-learn, standardised inputs, class-balanced) or ``"mlp"``
+        classifier: ``"logistic"`` (scikit-learn, standardised inputs, class-balanced), ``"mlp"``
             (one hidden layer of 128, early stopping after 5 epochs without progress, at most 100;
-            minority classes resampled to balance).
+            minority classes resampled to balance) or ``"hgb"`` (scikit-learn's
+            HistGradientBoostingClassifier: at most 200 trees, early stopping on a 10% validation
+            split, class-balanced).
 
     Returns:
         ``balanced_accuracy`` (mean of per-class recalls; chance = ``1 / classes``), ``accuracy``,
         ``majority_accuracy`` (always predicting the largest class), ``chance``, ``n``, per-fold values.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     X = np.asarray(X, np.float64)
     y = np.asarray(y)
@@ -381,32 +379,60 @@ def attribute_predictability(X: np.ndarray, y: np.ndarray, groups: np.ndarray | 
     classes = np.unique(y)
     if classes.size < 2:
         raise ConfigError("attribute_predictability: needs at least two classes")
-    if classifier == "logistic":
-        make = lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced"))  # noqa: E731
-    elif classifier == "mlp":
-        make = lambda: make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=100,  # noqa: E731
-                                                                     n_iter_no_change=5, random_state=seed))
-    else:
-        raise ConfigError(f"classifier must be 'logistic' or 'mlp', got {classifier!r}")
+    make = lambda: _probe(classifier, seed)  # noqa: E731
     splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if g is not None
                 else StratifiedKFold(folds, shuffle=True, random_state=seed))
     pred = np.full(y.shape, -1)
     fold_bacc = []
     for tr, te in splitter.split(X, y, g):
-        clf = make()
-        if classifier == "mlp":  # MLPClassifier has no class weights: balance by resampling the minority classes
-            rng = np.random.default_rng(seed)
-            counts = np.bincount(y[tr])
-            idx = np.concatenate([rng.choice(tr[y[tr] == c], size=counts.max(), replace=True) for c in classes])
-            clf.fit(X[idx], y[idx])
-        else:
-            clf.fit(X[tr], y[tr])
+        clf = _fit_probe(make(), X[tr], y[tr], classifier, seed)
         pred[te] = clf.predict(X[te])
         fold_bacc.append(_balanced_accuracy(y[te], pred[te]))
     counts = np.bincount(y)
     return {"classifier": classifier, "balanced_accuracy": _balanced_accuracy(y, pred), "accuracy": float(np.mean(pred == y)),
             "majority_accuracy": float(counts.max() / counts.sum()), "chance": 1.0 / classes.size, "n": int(y.size),
             "classes": int(classes.size), "fold_balanced_accuracy": fold_bacc, "identity_disjoint_folds": g is not None}
+
+
+def _probe(classifier: str, seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if classifier == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced"))
+    if classifier == "mlp":
+        return make_pipeline(StandardScaler(), MLPClassifier((128,), early_stopping=True, max_iter=100, n_iter_no_change=5,
+                                                             random_state=seed))
+    if classifier == "hgb":
+        return HistGradientBoostingClassifier(max_iter=200, early_stopping=True, validation_fraction=0.1,
+                                              class_weight="balanced", random_state=seed)
+    raise ConfigError(f"classifier must be 'logistic', 'mlp' or 'hgb', got {classifier!r}")
+
+
+def _fit_probe(clf: Any, X: np.ndarray, y: np.ndarray, classifier: str, seed: int) -> Any:
+    if classifier == "mlp":  # MLPClassifier has no class weights: balance by resampling the minority classes
+        rng = np.random.default_rng(seed)
+        counts = np.bincount(y)
+        idx = np.concatenate([rng.choice(np.flatnonzero(y == c), size=counts.max(), replace=True) for c in np.unique(y)])
+        return clf.fit(X[idx], y[idx])
+    return clf.fit(X, y)
+
+
+def transfer_predictability(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                            classifier: str = "logistic", seed: int = 0) -> dict[str, Any]:
+    """A probe (as in :func:`attribute_predictability`) trained on one set of faces, scored on another
+    (e.g. trained on the erased embeddings of an eraser's own training people, scored on held-out people)."""
+    Xa, ya = np.asarray(X_train, np.float64), np.asarray(y_train)
+    Xb, yb = np.asarray(X_test, np.float64), np.asarray(y_test)
+    ka, kb = ya >= 0, yb >= 0
+    if np.unique(ya[ka]).size < 2 or np.unique(yb[kb]).size < 2:
+        raise ConfigError("transfer_predictability: both sets need at least two classes")
+    clf = _fit_probe(_probe(classifier, seed), Xa[ka], ya[ka], classifier, seed)
+    return {"classifier": classifier, "balanced_accuracy": _balanced_accuracy(yb[kb], clf.predict(Xb[kb])),
+            "n_train": int(ka.sum()), "n_test": int(kb.sum())}
 
 
 # ------------------------------------------------------------------------------ LFW experiment
@@ -416,6 +442,53 @@ AGE_GROUP_EDGES = (30.0, 45.0, 60.0)  # apparent age groups: <30, 30-45, 45-60, 
 
 def age_group(age: float) -> int:
     return int(np.searchsorted(AGE_GROUP_EDGES, age, side="right"))
+
+
+def lfw_embeddings(*, model: str = "dlib-resnet", data: str | os.PathLike | None = None, all_images: bool = True,
+                   cache: Any = True, progress: bool = True) -> dict[str, Any]:
+    """LFW embeddings (mirror-averaged) with gender labels, people, halves and the View 2 pairs.
+
+    Faces as for the pairs (median fallback of the pair images' run), the other images (``all_images``)
+    on their own; embeddings through the batch face stage's store (resumable).
+
+    Returns:
+        ``X`` ``(N, D)``, ``paths``, ``person``, ``half`` (0: LFW folds 1-5, 1: 6-10), ``gender``
+        (0 female, 1 male, -1 unlabelled), ``pair_a``/``pair_b`` (indices), ``pair_same``,
+        ``pair_fold``, ``pair_images``, ``faces`` (path -> detection), ``store``, ``model`` (the FaceModel).
+    """
+    from ..datasets import LFW
+    from ..models import get_model
+    from ..pipeline.batch import embed_faces, locate_faces
+    from .store import open_store
+
+    lfw = LFW(data)
+    fold_of = {p.name: p.fold for p in lfw.people()}
+    pairs = lfw.pairs()
+    pair_paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
+    paths = list(pair_paths)
+    if all_images:
+        seen = set(pair_paths)
+        paths += [str(p) for n in lfw.identities() for p in lfw.images_of(n) if str(p) not in seen]
+    store = open_store(cache if cache is not True else None)
+    fr = get_model(model)
+    loc = locate_faces(pair_paths, select="center", fallback="median", cache=cache is not False, progress=progress)
+    rest = [p for p in paths if p not in loc.faces]
+    if rest:
+        loc2 = locate_faces(rest, select="center", fallback="median", cache=cache is not False, progress=progress)
+        loc.faces.update(loc2.faces)
+        loc.errors.update(loc2.errors)
+    paths = [p for p in paths if p in loc.faces]
+    emb = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
+    paths = [p for p in paths if p in emb]
+    genders = lfw.genders()
+    person = np.array([Path(p).parent.name for p in paths])
+    index = {p: i for i, p in enumerate(paths)}
+    return {"X": emb.vectors(paths, flip=True), "paths": paths, "person": person,
+            "half": np.array([0 if fold_of[n] < 5 else 1 for n in person]),
+            "gender": np.array([{"female": 0, "male": 1}.get(genders.get(Path(p).name) or "", -1) for p in paths]),
+            "pair_a": np.array([index[str(p.path_a)] for p in pairs]), "pair_b": np.array([index[str(p.path_b)] for p in pairs]),
+            "pair_same": np.array([p.same for p in pairs], dtype=int), "pair_fold": np.array([p.fold for p in pairs]),
+            "pair_images": len(pair_paths), "faces": loc.faces, "store": store, "model": fr}
 
 
 def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", data: str | os.PathLike | None = None,
@@ -440,44 +513,21 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
 
     Writes ``report.json``, ``table.md`` and ``predictability.png``; returns the report.
     """
-    from ..datasets import LFW
-    from ..models import get_model
     from ..verify import lfw_protocol
-    from ..pipeline.batch import embed_faces, locate_faces
     from .batch import estimate_traits
     from .dlib_age_gender import DlibAgeEstimator
     from .plots import grouped_bars
-    from .store import open_store
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lfw = LFW(data)
-    fold_of = {p.name: p.fold for p in lfw.people()}
-    pairs = lfw.pairs()
-    pair_paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.path_a, pr.path_b)))
-    paths = list(pair_paths)
-    if all_images:
-        paths += [str(p) for n in lfw.identities() for p in lfw.images_of(n) if str(p) not in set(pair_paths)]
-    store = open_store(cache if cache is not True else None)
-    fr = get_model(model)
-    # faces as for the pairs (median fallback of the pair images' run), the rest on their own
-    loc = locate_faces(pair_paths, select="center", fallback="median", cache=cache is not False, progress=progress)
-    rest = [p for p in paths if p not in loc.faces]
-    if rest:
-        loc2 = locate_faces(rest, select="center", fallback="median", cache=cache is not False, progress=progress)
-        loc.faces.update(loc2.faces)
-        loc.errors.update(loc2.errors)
-    paths = [p for p in paths if p in loc.faces]
-    emb = embed_faces(fr, {p: loc.faces[p] for p in paths}, store=store, progress=progress, desc="embed LFW")
-    paths = [p for p in paths if p in emb]
-    X = emb.vectors(paths, flip=True)
-    genders = lfw.genders()
-    person = np.array([Path(p).parent.name for p in paths])
-    half = np.array([0 if fold_of[n] < 5 else 1 for n in person])
-    attrs = {"gender": np.array([{"female": 0, "male": 1}.get(genders.get(Path(p).name) or "", -1) for p in paths])}
+    d = lfw_embeddings(model=model, data=data, all_images=all_images, cache=cache, progress=progress)
+    X, paths, person, half, store, fr = d["X"], d["paths"], d["person"], d["half"], d["store"], d["model"]
+    pair_paths = range(d["pair_images"])
+    loc_faces = d["faces"]
+    attrs = {"gender": d["gender"]}
     if age:
-        tr, _ = estimate_traits([DlibAgeEstimator()], {p: loc.faces[p] for p in paths}, store=store, progress=progress,
+        tr, _ = estimate_traits([DlibAgeEstimator()], {p: loc_faces[p] for p in paths}, store=store, progress=progress,
                                 desc="apparent age")
         attrs["age_group"] = np.array([age_group(float(tr[p]["age"].value)) if p in tr else -1 for p in paths])
 
@@ -507,11 +557,7 @@ def disentangle_lfw(out_dir: str | os.PathLike, *, model: str = "dlib-resnet", d
                     "chance": res[0]["chance"], "n": int(sum(r["n"] for r in res)),
                     "per_half": [r["balanced_accuracy"] for r in res]}
 
-    index = {p: i for i, p in enumerate(paths)}
-    ia = np.array([index[str(p.path_a)] for p in pairs])
-    ib = np.array([index[str(p.path_b)] for p in pairs])
-    labels = np.array([p.same for p in pairs], dtype=int)
-    folds = np.array([p.fold for p in pairs])
+    ia, ib, labels, folds = d["pair_a"], d["pair_b"], d["pair_same"], d["pair_fold"]
     verification = {}
     for name, emb_ in variants:
         s = pair_similarity(emb_[ia], emb_[ib])

@@ -216,7 +216,7 @@ def evaluate_estimators(out_dir: str | os.PathLike, *, sets: Sequence[str] = SET
                               [by_path[p].gender for p in d["paths"] if p in tr])
         md.append(f"| VIP_attribute ({acc['n']} faces) | {gender_names[0]}: gender accuracy | {100 * acc['accuracy']:.2f}% |")
         report["vip"] = {"faces": len(d["paths"]), "fallback_boxes": len(d["fallback"]), "errors": d["errors"],
-                         "body_mass_cv": {t: {k: v for k, v in cv[t].items() if k not in ("predictions", "std", "truth")}
+                         "body_mass_cv": {t: {k: v for k, v in cv[t].items() if k not in ("predictions", "std", "truth", "confidence")}
                                           for t in ("bmi", "weight")},
                          "gender": acc}
     report["table"] = "\n".join(md) + "\n"

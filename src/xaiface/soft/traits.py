@@ -51,6 +51,8 @@ class Trait:
         probabilities: class -> probability (categorical traits).
         distribution: ``(support, probabilities)`` of a discrete predictive distribution
             (e.g. the 81 age bins), when the estimator has one.
+        interval: ``(low, high)`` in ``unit``, a calibrated prediction interval (numeric traits,
+            set by :mod:`xaiface.soft.calibration`); interval_level: its stated coverage (e.g. 0.8).
     """
 
     name: str
@@ -62,10 +64,23 @@ class Trait:
     tolerance: float | None = None
     probabilities: Mapping[str, float] | None = None
     distribution: tuple[tuple[float, ...], tuple[float, ...]] | None = field(default=None, repr=False)
+    interval: tuple[float, float] | None = None
+    interval_level: float | None = None
 
     @property
     def categorical(self) -> bool:
         return isinstance(self.value, str)
+
+    def interval_text(self, short: bool = False) -> str | None:
+        """``"25-37 years (80% interval)"`` (``short``: ``"25-37 (80%)"``), or ``None`` without an interval."""
+        if self.interval is None:
+            return None
+        fmt = "{:.0f}" if self.name == "age" else "{:.1f}"
+        lo, hi = fmt.format(self.interval[0]), fmt.format(self.interval[1])
+        level = f"{100 * self.interval_level:.0f}%" if self.interval_level is not None else "?"
+        if short:
+            return f"{lo}-{hi} ({level})"
+        return f"{lo}-{hi}{' ' + self.unit if self.unit else ''} ({level} interval)"
 
     def to_dict(self, with_distribution: bool = False, exact: bool = False) -> dict[str, Any]:
         """Plain JSON dict; numbers rounded for reading unless ``exact``."""
@@ -81,6 +96,9 @@ class Trait:
             d["tolerance"] = float(self.tolerance)
         if self.probabilities is not None:
             d["probabilities"] = {k: r(v, 4) for k, v in self.probabilities.items()}
+        if self.interval is not None:
+            d["interval"] = [r(self.interval[0], 3), r(self.interval[1], 3)]
+            d["interval_level"] = self.interval_level
         if with_distribution and self.distribution is not None:
             d["distribution"] = {"support": [float(v) for v in self.distribution[0]],
                                  "probabilities": [float(v) for v in self.distribution[1]]}
@@ -97,6 +115,8 @@ class Trait:
             probabilities=None if d.get("probabilities") is None else {k: float(v) for k, v in d["probabilities"].items()},
             distribution=None if dist is None else (tuple(float(v) for v in dist["support"]),
                                                     tuple(float(v) for v in dist["probabilities"])),
+            interval=None if d.get("interval") is None else (float(d["interval"][0]), float(d["interval"][1])),
+            interval_level=None if d.get("interval_level") is None else float(d["interval_level"]),
         )
 
 
