@@ -149,7 +149,7 @@ def main() -> None:
     fig.suptitle(f"dfv channel regions, mean over {len(faces)} held-out faces (title colour: part; "
                  + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "regions-grid.png", dpi=110)
+    fig.savefig(out / "regions-grid.png", dpi=60)
     plt.close(fig)
     # the most concentrated channels of each part
     k = 6

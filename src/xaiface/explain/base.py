@@ -409,6 +409,49 @@ class Explainer:
         raise NotImplementedError
 
 
+def read_trained_record(path: Any, model: FaceModel, layer_key: str, what: str, train_module: str) -> tuple[Any, dict[str, Any]]:
+    """``(state_dict, record)`` of an explainer's trained network (``<path>.pt`` with ``<path>.json`` beside it).
+
+    The record's SHA-256 must be the file's, and its ``model``, ``model_weights_sha256`` and
+    ``layer`` those of ``model`` (its ``layer_key`` layer); the state dict is read with
+    ``weights_only=True``.
+
+    Raises:
+        WeightsError: a missing file or record, a digest that differs, a network made for another
+            model, weights or layer, or a file that is not a state dict.
+    """
+    import json
+    import pickle
+    from pathlib import Path
+
+    from ..errors import WeightsError
+    from ..io.hashing import file_sha256
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no {what} weights (train them: python -m {train_module} --help)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{meta_path}: the {what}'s record is missing or unreadable ({e})") from None
+    sha = file_sha256(path)
+    if meta.get("sha256") != sha:
+        raise WeightsError(f"{path}: SHA-256 {sha}, but its record {meta_path} says {meta.get('sha256')}")
+    if meta.get("model") != model.spec.name:
+        raise WeightsError(f"{path}: a {what} for model {meta.get('model')!r}, not {model.spec.name!r}")
+    if meta.get("model_weights_sha256") not in (None, model.weights_sha256):
+        raise WeightsError(f"{path}: trained on weights {meta.get('model_weights_sha256')}, the model has {model.weights_sha256}")
+    if meta.get("layer") != model.layer_name(layer_key):
+        raise WeightsError(f"{path}: trained at layer {meta.get('layer')!r}, the model's {layer_key} layer is "
+                           f"{model.layer_name(layer_key)!r}")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as e:
+        raise WeightsError(f"{path}: not a {what} state dict ({e})") from None
+    return sd, meta
+
+
 # ---- shared machinery -------------------------------------------------------------------------
 
 def gaussian_kernel2d(size: int, sigma: float) -> torch.Tensor:

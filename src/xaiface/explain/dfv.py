@@ -71,8 +71,6 @@ on the order of FGGB's 386; ``group_size=8`` brings it to about 34
 """
 from __future__ import annotations
 
-import json
-import pickle
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -83,8 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
-from ..io.hashing import file_sha256 as _sha256
-from .base import Cost, MapResult, Verifier, register_explainer
+from .base import Cost, MapResult, Verifier, read_trained_record, register_explainer
 from .cam import LayerScoreExplainer
 
 #: decoder widths from the coarsest stage to the finest (fixed before any training run)
@@ -190,28 +187,11 @@ def load_reconstructor(path: str | Path, model: Any) -> tuple[Reconstructor, dic
         WeightsError: a missing file or record, a digest that differs from the record's, a
             reconstructor made for another model, weights or layer, or a state dict that does not fit.
     """
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise WeightsError(f"{path}: no reconstructor weights (train them: python -m xaiface.explain.train_dfv --help)")
+    sd, meta = read_trained_record(path, model, "last", "reconstructor", "xaiface.explain.train_dfv")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{meta_path}: the reconstructor's record is missing or unreadable ({e})") from None
-    sha = _sha256(path)
-    if meta.get("sha256") != sha:
-        raise WeightsError(f"{path}: SHA-256 {sha}, but its record {meta_path} says {meta.get('sha256')}")
-    if meta.get("model") != model.spec.name:
-        raise WeightsError(f"{path}: a reconstructor for model {meta.get('model')!r}, not {model.spec.name!r}")
-    if meta.get("model_weights_sha256") not in (None, model.weights_sha256):
-        raise WeightsError(f"{path}: trained on weights {meta.get('model_weights_sha256')}, the model has {model.weights_sha256}")
-    if meta.get("layer") != model.layer_name("last"):
-        raise WeightsError(f"{path}: trained at layer {meta.get('layer')!r}, the model's last layer is {model.layer_name('last')!r}")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
         net = Reconstructor(int(meta["channels"]), meta["places"], int(meta["crop_size"]))
         net.load_state_dict(sd)
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as e:
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise WeightsError(f"{path}: not a reconstructor state dict for {meta.get('channels')} channels ({e})") from None
     return net.eval(), meta
 

@@ -39,7 +39,6 @@ a place; not counted).
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,7 +50,7 @@ from torch import nn
 
 from ..errors import ConfigError, WeightsError
 from ..io.hashing import file_sha256 as _sha256
-from .base import Cost, MapResult, Verifier, register_explainer
+from .base import Cost, MapResult, Verifier, read_trained_record, register_explainer
 from .cam import LayerScoreExplainer
 
 HIDDEN = 32
@@ -86,28 +85,11 @@ def load_student(path: str | Path, model: Any) -> tuple[StudentNet, dict[str, An
         WeightsError: a missing file or record, a digest that differs from the record's, a
             student made for another model or layer, or a state dict that does not fit.
     """
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise WeightsError(f"{path}: no student weights (train them: python -m xaiface.explain.train_student --help)")
+    sd, meta = read_trained_record(path, model, "cam", "student", "xaiface.explain.train_student")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{meta_path}: the student's record is missing or unreadable ({e})") from None
-    sha = _sha256(path)
-    if meta.get("sha256") != sha:
-        raise WeightsError(f"{path}: SHA-256 {sha}, but its record {meta_path} says {meta.get('sha256')}")
-    if meta.get("model") != model.spec.name:
-        raise WeightsError(f"{path}: a student for model {meta.get('model')!r}, not {model.spec.name!r}")
-    if meta.get("model_weights_sha256") not in (None, model.weights_sha256):
-        raise WeightsError(f"{path}: trained on weights {meta.get('model_weights_sha256')}, the model has {model.weights_sha256}")
-    if meta.get("layer") != model.layer_name("cam"):
-        raise WeightsError(f"{path}: trained at layer {meta.get('layer')!r}, the model's cam layer is {model.layer_name('cam')!r}")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
         net = StudentNet(int(meta["channels"]))
         net.load_state_dict(sd)
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as e:
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise WeightsError(f"{path}: not a student state dict for {meta.get('channels')} channels ({e})") from None
     return net.eval(), meta
 
