@@ -107,3 +107,34 @@ def test_eval_libf_figures(trained, tiny_pairs, abel, lfw, det_cache, capsys, tm
         assert x["sum_check"] == pytest.approx(x["logit"], abs=1e-9)
     assert s["deep_model"]["select=center,flip=on"]["mean_accuracy"] == 0.99
     assert (tmp_path / "ev" / "global_explanation.json").is_file()
+
+
+def test_train_distilled_encoder_and_patch_cosine(tiny_pairs, det_cache, capsys, tmp_path):
+    """`--encoder distill`: the real dlib teacher's embeddings, a distilled encoder with its folded heads, resumable."""
+    from xaiface.libf.features import LIBFEncoder
+
+    argv = [a for a in TINY]
+    argv[argv.index("--encodings") + 1] = "patch-cosine,symmetric"
+    out = tmp_path / "distilled"
+    code, text, err = run(capsys, "train", "libf", "--out", out, "--cache", det_cache, "--encoder", "distill",
+                          "--max-byol-epochs", "1", *argv)
+    assert code == 0, err
+    assert "distillation stopped after epoch 1 of 2" in err and not (out / "fold-01/encoder.pt").exists()
+    code, text, err = run(capsys, "train", "libf", "--out", out, "--cache", det_cache, "--encoder", "distill", *argv)
+    assert code == 0, err
+    assert "patch-cosine" in text and "distillation" in text
+    for rel in ("teacher.npz", "fold-01/distill-checkpoint.pt", "fold-01/encoder.pt", "fold-01/result-patch-cosine.json",
+                "fold-01/ebm-patch-cosine/model.json"):
+        assert (out / rel).is_file(), rel
+    enc = LIBFEncoder.load(out / "fold-01/encoder.pt")
+    assert enc.meta["method"] == "distill" and enc.meta["teacher"] == "dlib-resnet"
+    assert enc.projection is not None and enc.projection.shape == (11, 2, 2)
+    with np.load(out / "teacher.npz", allow_pickle=False) as z:
+        assert z["lfw"].shape == (40, 128)
+        np.testing.assert_allclose(np.linalg.norm(z["lfw"], axis=1), 1, atol=1e-4)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["encoder"] == "distill" and "byol" not in cfg
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["encodings"]) == {"patch-cosine", "symmetric"} and rep["timing_s"]["byol_per_fold"]["1"] > 0
+    res = json.loads((out / "fold-01/result-patch-cosine.json").read_text())
+    assert res["n_test"] == 2 and 0 <= res["accuracy"] <= 1

@@ -20,11 +20,17 @@ def _test_folds(text: str | None) -> tuple[int, ...]:
 
 def cmd_train_libf(args: argparse.Namespace) -> int:
     from ..libf.byol import BYOLConfig
+    from ..libf.distill import DistillConfig
     from ..libf.model import default_artefacts
     from ..libf.train import LIBFTrainConfig, train_libf
 
-    byol = BYOLConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                      patch_size=args.patch_size, embedding_dim=args.embedding_dim, width=args.width, seed=args.seed)
+    distill = args.encoder == "distill"
+    # --epochs, --steps-per-epoch and --batch-size set the encoder that is trained; the other keeps its defaults
+    given = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch),
+                               ("batch_size", args.batch_size)) if v is not None}
+    shape = dict(patch_size=args.patch_size, embedding_dim=args.embedding_dim, width=args.width, seed=args.seed)
+    byol = BYOLConfig(**shape, **({} if distill else given))
+    dist = DistillConfig(**shape, **(given if distill else {}))
     ebm_params: dict[str, Any] = {}
     if args.n_jobs != -1:
         ebm_params["n_jobs"] = args.n_jobs
@@ -33,7 +39,8 @@ def cmd_train_libf(args: argparse.Namespace) -> int:
     cfg = LIBFTrainConfig(folds=_test_folds(args.folds), byol=byol, encodings=tuple(args.encodings.split(",")),
                           interactions=args.interactions, outer_bags=args.outer_bags, max_bins=args.max_bins,
                           geometry=None if args.geometry == "photo" else args.geometry, byol_images=args.byol_images,
-                          threads=args.threads, pairs_per_fold=args.pairs_per_fold, ebm_params=ebm_params)
+                          threads=args.threads, pairs_per_fold=args.pairs_per_fold, ebm_params=ebm_params,
+                          encoder=args.encoder, distill=dist, extra_faces=args.extra_faces, teacher=args.teacher)
     out = Path(args.out) if args.out else default_artefacts()
     rep = train_libf(out, cfg, data=args.data, cache=args.cache if args.cache else True, progress=not args.quiet,
                      max_byol_epochs=args.max_byol_epochs)
@@ -44,7 +51,7 @@ def cmd_train_libf(args: argparse.Namespace) -> int:
     print("\n".join(lines) if lines else "  (no fold finished yet)")
     t = rep["timing_s"]
     if t.get("byol_mean") is not None:
-        print(f"wall time per fold: BYOL {t['byol_mean']:.0f} s; EBM fit " +
+        print(f"wall time per fold: {'distillation' if distill else 'BYOL'} {t['byol_mean']:.0f} s; EBM fit " +
               ", ".join(f"{k} {v:.0f} s" for k, v in t.get("ebm_fit_mean", {}).items()))
     print(f"artefacts: {out}  (report: {out / 'report.json'})")
     return 0
@@ -62,22 +69,28 @@ def cmd_eval_libf(args: argparse.Namespace) -> int:
 def register(sub: Any, eval_sub: Any) -> None:
     """Add ``train libf`` (top level) and ``eval libf`` (under ``eval``)."""
     tsub = subparsers_of(sub, "train", "train the learned parts of a stage", "train_what")
-    p = tsub.add_parser("libf", help="LIBF-EBM: BYOL patch encoder then EBM per LFW fold (resumable)",
-                        description="Per LFW test fold: BYOL on the other folds' people, LIBF features, one EBM per "
+    p = tsub.add_parser("libf", help="LIBF-EBM: patch encoder (BYOL or distilled) then EBM per LFW fold (resumable)",
+                        description="Per LFW test fold: a patch encoder trained on faces outside the test fold "
+                                    "(BYOL as D5.2, or distilled from the deep model), LIBF features, one EBM per "
                                     "pair encoding on the other nine folds' pairs, accuracy on the test fold. "
                                     "Run the same command again to continue an interrupted run.")
     add_out_arg(p, help="training folder (default $XAIFACE_LIBF or <cache>/libf)", required=False)
     add_folds_arg(p, help="test folds: " + FOLDS_HELP)
-    p.add_argument("--epochs", type=int, default=12, help="BYOL epochs (default 12)")
-    p.add_argument("--steps-per-epoch", type=int, default=50, help="BYOL steps per epoch (default 50)")
-    p.add_argument("--batch-size", type=int, default=256, help="BYOL batch size (default 256)")
+    p.add_argument("--encoder", default="byol", choices=["byol", "distill"],
+                   help="how the patch encoder learns: byol (D5.2, default) or distill (predict the teacher's identity code)")
+    p.add_argument("--teacher", default="dlib-resnet", help="registered model distilled with --encoder distill (default dlib-resnet)")
+    p.add_argument("--extra-faces", action="store_true", help="also train the encoder on the UTKFace and VIP_attribute faces")
+    p.add_argument("--epochs", type=int, default=None, help="encoder epochs (default 12)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default 50 for BYOL, 250 for distill)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 256 patches for BYOL, 64 faces for distill)")
     p.add_argument("--patch-size", type=int, default=24, help="patch side in pixels (default 24)")
     p.add_argument("--embedding-dim", type=int, default=16, help="patch embedding size (default 16, as D5.2)")
     p.add_argument("--width", type=int, default=16, help="channels of the encoder's first convolution (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--byol-images", type=int, default=None, help="at most N training photos for BYOL per fold")
-    p.add_argument("--max-byol-epochs", type=int, default=None, help="stop BYOL after N epochs in this call (resume later)")
-    p.add_argument("--encodings", default="concat,symmetric", help="pair encodings (default concat,symmetric)")
+    p.add_argument("--max-byol-epochs", type=int, default=None, help="stop the encoder's training after N epochs in this call (resume later)")
+    p.add_argument("--encodings", default="concat,symmetric",
+                   help="pair encodings among concat, symmetric, patch-cosine (default concat,symmetric)")
     p.add_argument("--interactions", type=int, default=5, help="EBM interaction terms (default 5; keep small)")
     p.add_argument("--outer-bags", type=int, default=2, help="EBM outer bags (default 2)")
     p.add_argument("--max-bins", type=int, default=256, help="EBM bins per feature (default 256)")
@@ -96,7 +109,7 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_out_arg(e, help="folder for the figures and JSON")
     e.add_argument("--deep-report", default=None, help="report.json of `xaiface eval lfw` to compare with")
     e.add_argument("--fold", type=int, default=None, help="fold (numbered 1..10) whose model explains its own test pairs (default: the report's)")
-    e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat"], help="EBM used for the explanations")
+    e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat", "patch-cosine"], help="EBM used for the explanations")
     add_data_arg(e, help="data folder holding lfw/")
     add_cache_arg(e, help="detection cache file (default: the on-disk cache)")
     e.set_defaults(func=cmd_eval_libf)

@@ -4,7 +4,8 @@ Stages, one module each:
 
 * :mod:`.patches`: eleven heuristic face patches from five landmarks, with visibility flags;
 * :mod:`.byol`: the self-supervised patch encoder (16-d) and its resumable training;
-* :mod:`.features`: LIBF vectors (187-d per face) and the 374-d pair encodings;
+* :mod:`.distill`: the same encoder trained to predict the deep model's identity code from every patch;
+* :mod:`.features`: LIBF vectors (187-d per face) and the pair encodings (374-d, or 11 per-patch cosines);
 * :mod:`.ebm`: :class:`LIBFVerifier`, the Explainable Boosting Machine, with global and local
   explanations as data;
 * :mod:`.data`, :mod:`.train`: LFW patches and the fold-wise training (``xaiface train libf``);
@@ -20,6 +21,7 @@ from .._plugins import lazy_exports
 #: imports this package for its sub-commands; nothing heavy is loaded until a name is used)
 _EXPORTS = {
     ".byol": ("BYOL", "BYOLConfig", "PatchEncoder", "load_checkpoint", "train_byol"),
+    ".distill": ("DistillConfig", "train_distilled"),
     ".ebm": ("LIBFVerifier",),
     ".explainer": ("LIBFEBMExplainer",),
     ".features": (

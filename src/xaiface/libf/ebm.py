@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -87,12 +88,13 @@ class LIBFVerifier:
             **self.ebm_params)
 
     def encode(self, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
-        """The pair features ``(N, 374)`` of LIBF vectors ``(N, 187)`` (or single vectors)."""
-        x = pair_features(la, lb, self.encoding)
-        if x.shape[1] != len(self.feature_names):
-            raise ConfigError(f"LIBF vectors of {x.shape[1] // 2} values; this verifier expects "
-                              f"{len(self.feature_names) // 2} (embedding_dim={self.embedding_dim})")
-        return x
+        """The pair features (``(N, 374)``, or ``(N, 11)`` for patch-cosine) of LIBF vectors ``(N, 187)`` (or single vectors)."""
+        width = N_PATCHES * (self.embedding_dim + 1)
+        for v in (la, lb):
+            if np.shape(np.atleast_2d(v))[-1] != width:
+                raise ConfigError(f"LIBF vectors of {np.shape(np.atleast_2d(v))[-1]} values; this {self.encoding} verifier "
+                                  f"expects {width} (embedding_dim={self.embedding_dim})")
+        return pair_features(la, lb, self.encoding)
 
     # ---- fit / predict -------------------------------------------------------------------------
     def fit(self, la: np.ndarray, lb: np.ndarray, labels: np.ndarray) -> "LIBFVerifier":
@@ -103,7 +105,11 @@ class LIBFVerifier:
             raise ConfigError(f"labels must be {len(x)} values of 0 (no match) and 1 (match), both present")
         t0 = time.perf_counter()
         ebm = self._make_ebm()
-        ebm.fit(x, y)
+        with warnings.catch_warnings():
+            # patch-cosine marks patches hidden in either face as missing (NaN): the EBM's missing-value bin
+            # is part of the model (and of the per-patch contributions); interpret warns only about its plots
+            warnings.filterwarnings("ignore", message="Missing values detected")
+            ebm.fit(x, y)
         self.fit_seconds_ = time.perf_counter() - t0
         self.ebm_ = ebm
         self.n_train_ = int(len(y))
@@ -148,7 +154,7 @@ class LIBFVerifier:
         w = np.zeros((len(self.ebm_.term_features_), N_PATCHES))
         for t, feats in enumerate(self.ebm_.term_features_):
             for f in feats:
-                w[t, feature_patch(int(f), self.embedding_dim)[1]] += 1.0 / len(feats)
+                w[t, feature_patch(int(f), self.embedding_dim, self.encoding)[1]] += 1.0 / len(feats)
         return w
 
     def patch_contributions(self, la: np.ndarray, lb: np.ndarray) -> np.ndarray:

@@ -15,6 +15,15 @@ Pair encodings (374-d each), both patch-major in two blocks of 187:
 * ``"concat"``: ``[L_q, L_t]``, query then template LIBF, as D5.2 specifies;
 * ``"symmetric"``: ``[|L_q - L_t|, L_q * L_t]``, element-wise; invariant to swapping the faces.
   The products of one patch sum to the cosine similarity of its two normalised embeddings.
+
+and one 11-d encoding, one value per patch:
+
+* ``"patch-cosine"``: the cosine similarity of the two faces' normalised embeddings of each
+  patch (the sum of that patch's products above), NaN where the patch is not visible in both
+  faces (the EBM's missing-value bin). An EBM adds one learned function of each patch's
+  similarity, so its decision is a sum over patches by construction. This is the encoding for
+  encoders whose patch embeddings are identity codes (:mod:`.distill`); a sum of 16 products is
+  out of reach of an additive model of the symmetric encoding.
 """
 from __future__ import annotations
 
@@ -35,7 +44,7 @@ __all__ = [
 ]
 
 ENCODER_FORMAT = "xaiface-libf-encoder"
-PAIR_ENCODINGS = ("concat", "symmetric")
+PAIR_ENCODINGS = ("concat", "symmetric", "patch-cosine")
 
 
 def _per_patch(dim: int) -> int:
@@ -71,7 +80,8 @@ def libf_from_embeddings(embeddings: np.ndarray, visible: np.ndarray, center: np
 
 
 def pair_features(la: np.ndarray, lb: np.ndarray, encoding: str = "symmetric") -> np.ndarray:
-    """The 374-d verification feature of pairs of LIBF vectors ``(N, 187)`` (see module docstring)."""
+    """The verification feature of pairs of LIBF vectors ``(N, 187)``: 374-d, or 11-d for ``"patch-cosine"``
+    (see module docstring)."""
     a, b = np.atleast_2d(np.asarray(la, dtype=np.float32)), np.atleast_2d(np.asarray(lb, dtype=np.float32))
     if a.shape != b.shape or a.ndim != 2:
         raise ConfigError(f"pair features need two LIBF arrays of one shape (N, F), got {a.shape} and {b.shape}")
@@ -79,11 +89,21 @@ def pair_features(la: np.ndarray, lb: np.ndarray, encoding: str = "symmetric") -
         return np.concatenate([a, b], axis=1)
     if encoding == "symmetric":
         return np.concatenate([np.abs(a - b), a * b], axis=1)
+    if encoding == "patch-cosine":
+        if a.shape[1] % N_PATCHES:
+            raise ConfigError(f"LIBF vectors hold 11 patches of (D + 1) values; got {a.shape[1]} values")
+        pa, pb = a.reshape(len(a), N_PATCHES, -1), b.reshape(len(b), N_PATCHES, -1)
+        both = (pa[..., -1] > 0.5) & (pb[..., -1] > 0.5)
+        cos = (pa[..., :-1].astype(np.float64) * pb[..., :-1]).sum(-1)
+        return np.where(both, cos, np.nan).astype(np.float32)
     raise ConfigError(f"pair encoding must be one of {PAIR_ENCODINGS}, got {encoding!r}")
 
 
 def pair_feature_names(encoding: str = "symmetric", embedding_dim: int = 16) -> list[str]:
-    """``"a.nose.e3"`` / ``"b.nose.e3"`` (concat) or ``"absdiff.nose.e3"`` / ``"prod.nose.e3"`` (symmetric)."""
+    """``"a.nose.e3"`` / ``"b.nose.e3"`` (concat), ``"absdiff.nose.e3"`` / ``"prod.nose.e3"`` (symmetric),
+    or ``"cos.nose"`` (patch-cosine)."""
+    if encoding == "patch-cosine":
+        return [f"cos.{p}" for p in PATCH_NAMES]
     blocks = {"concat": ("a", "b"), "symmetric": ("absdiff", "prod")}
     if encoding not in blocks:
         raise ConfigError(f"pair encoding must be one of {PAIR_ENCODINGS}, got {encoding!r}")
@@ -91,8 +111,12 @@ def pair_feature_names(encoding: str = "symmetric", embedding_dim: int = 16) -> 
     return [f"{blk}.{n}" for blk in blocks[encoding] for n in base]
 
 
-def feature_patch(index: int, embedding_dim: int = 16) -> tuple[int, int]:
-    """``(block, patch)`` of pair feature ``index``: block 0/1 (a/b or absdiff/prod), patch 0..10."""
+def feature_patch(index: int, embedding_dim: int = 16, encoding: str = "symmetric") -> tuple[int, int]:
+    """``(block, patch)`` of pair feature ``index``: block 0/1 (a/b or absdiff/prod; 0 for patch-cosine), patch 0..10."""
+    if encoding == "patch-cosine":
+        if not 0 <= index < N_PATCHES:
+            raise ConfigError(f"patch-cosine has {N_PATCHES} features, got index {index}")
+        return 0, int(index)
     per = N_PATCHES * _per_patch(embedding_dim)
     return index // per, (index % per) // _per_patch(embedding_dim)
 
@@ -101,18 +125,27 @@ class LIBFEncoder:
     """A trained patch encoder with the per-patch centres: patches -> 187-d LIBF features.
 
     Args:
-        encoder: the BYOL online encoder. center: ``(11, D)`` mean embeddings per patch kind.
+        encoder: the patch encoder (BYOL's online encoder, or a distilled one). center: ``(11, D)``
+            mean embeddings per patch kind.
         config: its :class:`~xaiface.libf.byol.BYOLConfig`. meta: anything JSON-like to keep with it
             (e.g. training identities, fold, geometry).
+        projection: optional ``(11, D, D)`` per-patch-kind linear map applied to the encoder's output
+            (``e_p = A_p' z_p``; a distilled encoder's folded heads, :func:`~.distill.fold_heads`);
+            ``None``: the encoder's output is the embedding (BYOL).
     """
 
-    def __init__(self, encoder: PatchEncoder, center: np.ndarray, config: BYOLConfig, meta: dict[str, Any] | None = None):
+    def __init__(self, encoder: PatchEncoder, center: np.ndarray, config: BYOLConfig, meta: dict[str, Any] | None = None,
+                 projection: np.ndarray | None = None):
         self.encoder = encoder.eval()
         self.center = np.asarray(center, dtype=np.float32)
         self.config = config
         self.meta = dict(meta or {})
-        if self.center.shape != (N_PATCHES, config.embedding_dim):
-            raise ConfigError(f"centres must be (11, {config.embedding_dim}), got {self.center.shape}")
+        d = config.embedding_dim
+        if self.center.shape != (N_PATCHES, d):
+            raise ConfigError(f"centres must be (11, {d}), got {self.center.shape}")
+        self.projection = None if projection is None else np.asarray(projection, dtype=np.float32)
+        if self.projection is not None and self.projection.shape != (N_PATCHES, d, d):
+            raise ConfigError(f"projection must be (11, {d}, {d}), got {self.projection.shape}")
 
     @property
     def patch_size(self) -> int:
@@ -125,17 +158,18 @@ class LIBFEncoder:
         if px.ndim != 5 or px.shape[1:] != (N_PATCHES, p, p, 3) or px.dtype != np.uint8:
             raise ConfigError(f"LIBF takes (N, 11, {p}, {p}, 3) uint8 patches, got {px.shape} {px.dtype}")
         e = self.encoder.embed_uint8(px.reshape(-1, p, p, 3), batch_size=batch_size)
-        return e.reshape(len(px), N_PATCHES, -1)
+        return _project(e.reshape(len(px), N_PATCHES, -1), self.projection)
 
     def transform(self, pixels: np.ndarray, visible: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """LIBF features ``(N, 187)`` of patches ``(N, 11, P, P, 3)`` and visibility ``(N, 11)``."""
         return libf_from_embeddings(self.embed(pixels, batch_size), visible, self.center)
 
     @staticmethod
-    def centers_from(encoder: PatchEncoder, pixels: np.ndarray, visible: np.ndarray) -> np.ndarray:
-        """Mean embedding ``(11, D)`` of each patch kind over its visible patches."""
+    def centers_from(encoder: PatchEncoder, pixels: np.ndarray, visible: np.ndarray,
+                     projection: np.ndarray | None = None) -> np.ndarray:
+        """Mean embedding ``(11, D)`` of each patch kind over its visible patches (after ``projection``)."""
         n, k, p = pixels.shape[0], pixels.shape[1], pixels.shape[2]
-        e = encoder.embed_uint8(np.asarray(pixels).reshape(-1, p, p, 3)).reshape(n, k, -1)
+        e = _project(encoder.embed_uint8(np.asarray(pixels).reshape(-1, p, p, 3)).reshape(n, k, -1), projection)
         vis = np.asarray(visible, bool)
         out = np.zeros((k, e.shape[-1]), np.float32)
         for j in range(k):
@@ -150,6 +184,7 @@ class LIBFEncoder:
             "format": ENCODER_FORMAT, "version": 1, "config": self.config.to_dict(),
             "encoder": {k: v.contiguous() for k, v in self.encoder.state_dict().items()},
             "center": torch.from_numpy(self.center.copy()), "meta": self.meta,
+            **({} if self.projection is None else {"projection": torch.from_numpy(self.projection.copy())}),
         })
 
     @classmethod
@@ -172,4 +207,15 @@ class LIBFEncoder:
         center = state["center"]
         if not torch.is_tensor(center) or tuple(center.shape) != (N_PATCHES, cfg.embedding_dim):
             raise WeightsError(f"{path}: per-patch centres must be a (11, {cfg.embedding_dim}) tensor")
-        return cls(enc, center.numpy(), cfg, state.get("meta") or {})
+        proj = state.get("projection")
+        d = cfg.embedding_dim
+        if proj is not None and (not torch.is_tensor(proj) or tuple(proj.shape) != (N_PATCHES, d, d)):
+            raise WeightsError(f"{path}: the per-patch projection must be a (11, {d}, {d}) tensor")
+        return cls(enc, center.numpy(), cfg, state.get("meta") or {}, None if proj is None else proj.numpy())
+
+
+def _project(e: np.ndarray, projection: np.ndarray | None) -> np.ndarray:
+    """``(N, 11, D)`` embeddings through the per-patch maps ``(11, D, D)`` (``e_p A_p``; ``A_p`` is symmetric)."""
+    if projection is None:
+        return e
+    return np.einsum("npd,pde->npe", e, projection).astype(np.float32)
