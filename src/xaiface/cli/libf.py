@@ -109,7 +109,8 @@ def register(sub: Any, eval_sub: Any) -> None:
     add_out_arg(e, help="folder for the figures and JSON")
     e.add_argument("--deep-report", default=None, help="report.json of `xaiface eval lfw` to compare with")
     e.add_argument("--fold", type=int, default=None, help="fold (numbered 1..10) whose model explains its own test pairs (default: the report's)")
-    e.add_argument("--encoding", default="symmetric", choices=["symmetric", "concat", "patch-cosine"], help="EBM used for the explanations")
+    e.add_argument("--encoding", default=None, choices=["symmetric", "concat", "patch-cosine"],
+                   help="EBM used for the explanations (default: the first trained of patch-cosine, symmetric, concat)")
     add_data_arg(e, help="data folder holding lfw/")
     add_cache_arg(e, help="detection cache file (default: the on-disk cache)")
     e.set_defaults(func=cmd_eval_libf)

@@ -51,7 +51,7 @@ def transformed_face(image: np.ndarray, landmarks: np.ndarray, angle_deg: float 
 
 
 def evaluate_libf(model_dir: str | os.PathLike, out: str | os.PathLike, *, deep_report: str | os.PathLike | None = None,
-                  fold: int | None = None, data: str | os.PathLike | None = None, encoding: str = "symmetric",
+                  fold: int | None = None, data: str | os.PathLike | None = None, encoding: str | None = None,
                   cache: Any = True) -> dict[str, Any]:
     """Make the figures and the summary (see the module docstring); returns the summary.
 

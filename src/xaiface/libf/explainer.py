@@ -75,11 +75,12 @@ def patch_map(values: np.ndarray, layout: Any, shape: tuple[int, int]) -> np.nda
                     "XAIface D5.2 sections 3.1.1-3.4.2 (heuristic patches, BYOL, LIBF, InterpretML EBM)",
                     "per-patch contributions of the interpretable LIBF-EBM verifier on 11 face patches")
 class LIBFEBMExplainer(Explainer):
-    """Args: artefacts (training folder), fold (1..10), encoding (``"symmetric"`` or ``"concat"``),
-    model (an already loaded :class:`~xaiface.libf.LIBFModel`, instead of the three others)."""
+    """Args: artefacts (training folder), fold (1..10), encoding (``"patch-cosine"``, ``"symmetric"`` or
+    ``"concat"``; default: the first of them the folder holds), model (an already loaded
+    :class:`~xaiface.libf.LIBFModel`, instead of the three others)."""
 
     def __init__(self, verifier: Verifier | Any = "dlib-resnet", artefacts: Any = None, fold: int | None = None,
-                 encoding: str = "symmetric", model: Any = None):
+                 encoding: str | None = None, model: Any = None):
         from .model import LIBFModel
 
         super().__init__(verifier)

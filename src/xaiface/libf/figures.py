@@ -49,11 +49,12 @@ def accuracy_figure(report: dict[str, Any], path: str | os.PathLike, deep: dict[
 
     names, means, stds, colours = [], [], [], []
     for enc, e in report.get("encodings", {}).items():
-        label = {"concat": "LIBF-EBM\nconcat\n(374-d)", "symmetric": "LIBF-EBM\nsymmetric\n(374-d)"}.get(enc, enc)
+        label = {"concat": "LIBF-EBM\nconcat\n(374-d)", "symmetric": "LIBF-EBM\nsymmetric\n(374-d)",
+                 "patch-cosine": "LIBF-EBM\npatch-cosine\n(11-d)"}.get(enc, enc)
         names.append(f"{label}\n{len(e['folds'])} fold{'s' if len(e['folds']) != 1 else ''}")
         means.append(100 * e["mean_accuracy"])
         stds.append(100 * e["std_accuracy"])
-        colours.append("#4c72b0" if enc == "concat" else "#55a868")
+        colours.append({"concat": "#4c72b0", "symmetric": "#55a868"}.get(enc, "#dd8452"))
     if deep is not None:
         model = deep.get("model", "deep")
         for key, label in (("select=center,flip=off", "plain"), ("select=center,flip=on", "flip")):
@@ -77,7 +78,8 @@ def accuracy_figure(report: dict[str, Any], path: str | os.PathLike, deep: dict[
 
     ax2 = fig.add_subplot(1, 2, 2)
     t = report.get("timing_s", {})
-    bars = [("BYOL", t.get("byol_mean")), ("LIBF features\n(all pair photos)",
+    method = report.get("settings", {}).get("encoder", "byol")
+    bars = [("BYOL" if method == "byol" else "encoder\n(distilled)", t.get("byol_mean")), ("LIBF features\n(all pair photos)",
                                           float(np.mean(list(t.get("libf_features_per_fold", {}).values()) or [np.nan])))]
     for enc, v in (t.get("ebm_fit_mean") or {}).items():
         bars.append((f"EBM fit\n{enc}", v))

@@ -25,7 +25,10 @@ from .ebm import LIBFVerifier
 from .features import LIBFEncoder
 from .patches import FacePatches, extract_patches
 
-__all__ = ["LIBFModel", "default_artefacts", "fold_dir"]
+__all__ = ["DEFAULT_ENCODING_ORDER", "LIBFModel", "default_artefacts", "fold_dir"]
+
+#: the EBM a model folder answers with when no encoding is named: the first of these it holds
+DEFAULT_ENCODING_ORDER = ("patch-cosine", "symmetric", "concat")
 
 
 def default_artefacts() -> Path:
@@ -59,8 +62,11 @@ class LIBFModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str | os.PathLike | None = None, fold: int | None = None, encoding: str = "symmetric") -> "LIBFModel":
+    def load(cls, root: str | os.PathLike | None = None, fold: int | None = None, encoding: str | None = None) -> "LIBFModel":
         """Load the artefacts of one fold (default: the training report's ``default_fold``).
+
+        ``encoding``: the pair encoding's EBM; ``None``: the first trained of ``patch-cosine``,
+        ``symmetric``, ``concat`` (a fixed order, not one chosen by test accuracy).
 
         Raises:
             WeightsError: no trained model there (with the command that trains one), or broken files.
@@ -77,6 +83,8 @@ class LIBFModel:
         if fold is None:
             fold = _default_fold(r, cfg)
         d = fold_dir(r, fold)
+        if encoding is None:
+            encoding = next((e for e in DEFAULT_ENCODING_ORDER if (d / f"ebm-{e}" / "model.json").is_file()), "symmetric")
         enc_path, ebm_path = d / "encoder.pt", d / f"ebm-{encoding}"
         if not enc_path.is_file() or not (ebm_path / "model.json").is_file():
             raise WeightsError(f"{d}: fold {fold} is not fully trained ({'encoder.pt' if not enc_path.is_file() else f'ebm-{encoding}'} "
