@@ -11,7 +11,8 @@ For each test fold ``k`` (1..10) of LFW View 2:
    embeddings come from the batch face stage (the result store keeps them between runs).
 2. **LIBF** features (187-d) of all 7,701 pair photos are computed with that encoder.
 3. **EBM**: one ``LIBFVerifier`` per pair encoding (``concat``: D5.2's 374-d concatenation;
-   ``symmetric``: ``|Lq - Lt|, Lq * Lt``) is fitted on the 5,400 pairs of the other nine folds
+   ``symmetric``: ``|Lq - Lt|, Lq * Lt``; ``patch-cosine``: one cosine per patch) is fitted on the
+   5,400 pairs of the other nine folds
    and tested on the 600 pairs of fold ``k``; accuracy at match probability 0.5.
 
 Every stage writes its output under ``out/fold-NN/`` and is skipped when that output exists, and
