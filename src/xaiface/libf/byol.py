@@ -42,8 +42,38 @@ CHECKPOINT_FORMAT = "xaiface-libf-byol"
 _VERSION = 1
 
 
+class EpochConfig:
+    """What the settings dataclasses of the patch encoders' trainings share (BYOL, distillation):
+    positive-integer checks, a plain-dict form and the step count. Subclasses set ``_what``."""
+
+    _what = "training"
+
+    def _check_positive(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{type(self).__name__}.{name} must be a positive integer, got {v!r}")
+        if getattr(self, "batch_size", 2) < 2:
+            raise ConfigError(f"{type(self).__name__}.batch_size must be >= 2 (batch normalisation), got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown {cls._what} settings {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class BYOLConfig:
+class BYOLConfig(EpochConfig):
     """Hyper-parameters of the patch encoder and of its BYOL training.
 
     Attributes:
@@ -70,35 +100,17 @@ class BYOLConfig:
     tau_base: float = 0.99
     seed: int = 0
 
+    _what = "BYOL"
+
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "patch_size", "width", "hidden_dim", "projection_dim", "batch_size",
-                     "steps_per_epoch", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"BYOLConfig.{name} must be a positive integer, got {v!r}")
+        self._check_positive(("embedding_dim", "patch_size", "width", "hidden_dim", "projection_dim", "batch_size",
+                              "steps_per_epoch", "epochs"))
         if self.patch_size < 8:
             raise ConfigError(f"BYOLConfig.patch_size must be >= 8, got {self.patch_size}")
-        if self.batch_size < 2:
-            raise ConfigError(f"BYOLConfig.batch_size must be >= 2 (batch normalisation), got {self.batch_size}")
         if not 0.0 <= self.tau_base < 1.0:
             raise ConfigError(f"BYOLConfig.tau_base must be in [0, 1), got {self.tau_base}")
         if not self.lr > 0:
             raise ConfigError(f"BYOLConfig.lr must be > 0, got {self.lr}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BYOLConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown BYOL settings {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
 
 
 # ---- networks ------------------------------------------------------------------------------------
@@ -288,6 +300,50 @@ def load_checkpoint(path: str | os.PathLike, expected_format: str = CHECKPOINT_F
     return state
 
 
+def run_epochs(cfg: EpochConfig, opt: torch.optim.Optimizer, epoch0: int, last: int,
+               step_loss: Callable[[int, np.random.Generator, torch.Generator], torch.Tensor], *, desc: str,
+               progress: bool, epoch_loss: list[float], seconds: float,
+               after_step: Callable[[int], None] | None = None, save: Callable[[int, float], None] | None = None,
+               on_epoch: Callable[[int, float], None] | None = None) -> float:
+    """The epoch loop the patch encoders' trainings share; returns the training seconds so far.
+
+    Epoch ``e`` draws its batches from ``numpy.random.default_rng([seed, e])`` and its augmentations
+    from a torch generator seeded ``seed * 100003 + e``, so a resumed run repeats an uninterrupted one.
+    Per step: the learning rate of :func:`lr_schedule`, ``step_loss(step, rng, gen)``, an optimiser
+    step, then ``after_step(step)``. After each epoch its mean loss is appended to ``epoch_loss``,
+    then ``save(epoch, seconds)`` (a checkpoint) and ``on_epoch(epoch, loss)`` are called.
+    """
+    from tqdm import tqdm
+
+    seed = getattr(cfg, "seed")
+    for epoch in range(epoch0, last):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([seed, epoch])
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        losses: list[float] = []
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step",  # type: ignore[attr-defined]
+                   disable=not progress, leave=False)
+        for i in bar:
+            step = epoch * cfg.steps_per_epoch + i  # type: ignore[attr-defined]
+            for group in opt.param_groups:
+                group["lr"] = lr_schedule(step, cfg.total_steps, getattr(cfg, "lr"))
+            loss = step_loss(step, rng, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if after_step is not None:
+                after_step(step)
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
+        epoch_loss.append(float(np.mean(losses)))
+        seconds += time.perf_counter() - t0
+        if save is not None:
+            save(epoch + 1, seconds)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epoch_loss[-1])
+    return seconds
+
+
 @dataclass
 class BYOLResult:
     """A trained encoder (eval mode), its configuration, per-epoch mean losses and training seconds."""
@@ -318,8 +374,6 @@ def train_byol(patches: np.ndarray, config: BYOLConfig | None = None, checkpoint
         ConfigError: patches of the wrong shape, or a checkpoint of another configuration.
         WeightsError: an unreadable checkpoint.
     """
-    from tqdm import tqdm
-
     cfg = config or BYOLConfig()
     pt = np.asarray(patches)
     if pt.ndim != 4 or pt.shape[1:] != (cfg.patch_size, cfg.patch_size, 3) or pt.dtype != np.uint8:
@@ -354,35 +408,21 @@ def train_byol(patches: np.ndarray, config: BYOLConfig | None = None, checkpoint
     last = cfg.epochs if max_epochs is None else min(cfg.epochs, epoch0 + max_epochs)
     model.train()
     data = torch.from_numpy(pt)  # uint8, shared memory
-    for epoch in range(epoch0, last):
-        t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        losses = []
-        bar = tqdm(range(cfg.steps_per_epoch), desc=f"BYOL epoch {epoch + 1}/{cfg.epochs}", unit="step",
-                   disable=not progress, leave=False)
-        for i in bar:
-            step = epoch * cfg.steps_per_epoch + i
-            for group in opt.param_groups:
-                group["lr"] = lr_schedule(step, cfg.total_steps, cfg.lr)
-            idx = torch.from_numpy(rng.integers(0, len(pt), cfg.batch_size))
-            x = data[idx].permute(0, 3, 1, 2).float() / 255
-            loss = model.loss(augment(x, gen), augment(x, gen))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            model.update_target(tau_schedule(step + 1, cfg.total_steps, cfg.tau_base))
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
-        epoch_loss.append(float(np.mean(losses)))
-        seconds += time.perf_counter() - t0
+
+    def step_loss(step: int, rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rng.integers(0, len(pt), cfg.batch_size))
+        x = data[idx].permute(0, 3, 1, 2).float() / 255
+        return model.loss(augment(x, gen), augment(x, gen))
+
+    def save(epoch: int, secs: float) -> None:
         if ck is not None:
             save_checkpoint(ck, {
-                "format": CHECKPOINT_FORMAT, "version": _VERSION, "config": cfg.to_dict(), "epoch": epoch + 1,
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch_loss": epoch_loss,
-                "seconds": seconds,
+                "format": CHECKPOINT_FORMAT, "version": _VERSION, "config": cfg.to_dict(), "epoch": epoch,
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch_loss": epoch_loss, "seconds": secs,
             })
-        if on_epoch is not None:
-            on_epoch(epoch + 1, epoch_loss[-1])
+
+    seconds = run_epochs(cfg, opt, epoch0, last, step_loss, desc="BYOL", progress=progress, epoch_loss=epoch_loss,
+                         seconds=seconds, save=save, on_epoch=on_epoch,
+                         after_step=lambda step: model.update_target(tau_schedule(step + 1, cfg.total_steps, cfg.tau_base)))
     enc = model.online_encoder.eval()
     return BYOLResult(enc, cfg, epoch_loss, seconds, resumed_from)

@@ -36,18 +36,17 @@ with ``torch.load(weights_only=True)``; an interrupted run continues from its la
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Any, Callable
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, WeightsError
-from .byol import BYOLConfig, PatchEncoder, load_checkpoint, lr_schedule, save_checkpoint
+from .byol import BYOLConfig, EpochConfig, PatchEncoder, load_checkpoint, run_epochs, save_checkpoint
 from .patches import N_PATCHES
 
 __all__ = ["DISTILL_FORMAT", "DistillConfig", "DistillResult", "distill_targets", "fold_heads", "light_augment",
@@ -57,7 +56,7 @@ DISTILL_FORMAT = "xaiface-libf-distill"
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(EpochConfig):
     """Hyper-parameters of the distilled patch encoder.
 
     Attributes:
@@ -83,30 +82,12 @@ class DistillConfig:
     augment: bool = True
     seed: int = 0
 
+    _what = "distillation"
+
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "patch_size", "width", "batch_size", "steps_per_epoch", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"DistillConfig.{name} must be a positive integer, got {v!r}")
-        if self.batch_size < 2:
-            raise ConfigError(f"DistillConfig.batch_size must be >= 2 (batch normalisation), got {self.batch_size}")
+        self._check_positive(("embedding_dim", "patch_size", "width", "batch_size", "steps_per_epoch", "epochs"))
         if not self.lr > 0 or self.joint_weight < 0:
             raise ConfigError(f"DistillConfig needs lr > 0 and joint_weight >= 0, got {self.lr}, {self.joint_weight}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DistillConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown distillation settings {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
 
     def encoder_config(self) -> BYOLConfig:
         """The :class:`~.byol.BYOLConfig` describing the same encoder (how :class:`~.features.LIBFEncoder` files store it)."""
@@ -210,8 +191,6 @@ def train_distilled(pixels: np.ndarray, visible: np.ndarray, teacher: np.ndarray
         ConfigError: inputs of the wrong shape, or a checkpoint of another configuration.
         WeightsError: an unreadable checkpoint.
     """
-    from tqdm import tqdm
-
     cfg = config or DistillConfig()
     px = np.asarray(pixels)
     p = cfg.patch_size
@@ -255,36 +234,23 @@ def train_distilled(pixels: np.ndarray, visible: np.ndarray, teacher: np.ndarray
     last = cfg.epochs if max_epochs is None else min(cfg.epochs, epoch0 + max_epochs)
     enc.train()
     data, V = torch.from_numpy(px), torch.from_numpy(vis)
-    for epoch in range(epoch0, last):
-        t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        losses = []
-        bar = tqdm(range(cfg.steps_per_epoch), desc=f"distil epoch {epoch + 1}/{cfg.epochs}", unit="step",
-                   disable=not progress, leave=False)
-        for i in bar:
-            step = epoch * cfg.steps_per_epoch + i
-            for group in opt.param_groups:
-                group["lr"] = lr_schedule(step, cfg.total_steps, cfg.lr)
-            idx = torch.from_numpy(rng.integers(0, len(px), cfg.batch_size))
-            x = data[idx].permute(0, 1, 4, 2, 3).float().div_(255).flatten(0, 1)  # (B*11, 3, P, P)
-            if cfg.augment:
-                x = light_augment(x, gen)
-            z = enc(x).view(cfg.batch_size, N_PATCHES, -1)
-            loss, _, _ = distill_loss(z, heads, V[idx], codes[idx], cfg.joint_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
-        epoch_loss.append(float(np.mean(losses)))
-        seconds += time.perf_counter() - t0
+
+    def step_loss(step: int, rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(rng.integers(0, len(px), cfg.batch_size))
+        x = data[idx].permute(0, 1, 4, 2, 3).float().div_(255).flatten(0, 1)  # (B*11, 3, P, P)
+        if cfg.augment:
+            x = light_augment(x, gen)
+        z = enc(x).view(cfg.batch_size, N_PATCHES, -1)
+        return distill_loss(z, heads, V[idx], codes[idx], cfg.joint_weight)[0]
+
+    def save(epoch: int, secs: float) -> None:
         if ck is not None:
             save_checkpoint(ck, {
-                "format": DISTILL_FORMAT, "version": 1, "config": cfg.to_dict(), "epoch": epoch + 1,
-                "encoder": enc.state_dict(), "heads": heads.detach().clone(), "optimizer": opt.state_dict(), "epoch_loss": epoch_loss,
-                "seconds": seconds, "n_faces": len(px),
+                "format": DISTILL_FORMAT, "version": 1, "config": cfg.to_dict(), "epoch": epoch,
+                "encoder": enc.state_dict(), "heads": heads.detach().clone(), "optimizer": opt.state_dict(),
+                "epoch_loss": epoch_loss, "seconds": secs, "n_faces": len(px),
             })
-        if on_epoch is not None:
-            on_epoch(epoch + 1, epoch_loss[-1])
+
+    seconds = run_epochs(cfg, opt, epoch0, last, step_loss, desc="distil", progress=progress, epoch_loss=epoch_loss,
+                         seconds=seconds, save=save, on_epoch=on_epoch)
     return DistillResult(enc.eval(), fold_heads(heads.detach().numpy()), cfg, epoch_loss, seconds, epoch0)
