@@ -51,7 +51,7 @@ class LIBFTrainConfig:
     Attributes:
         folds: 1-based test folds to run (default all ten).
         byol: BYOL settings (its ``seed`` is offset by the fold number per fold).
-        encodings: pair encodings to fit an EBM for.
+        encodings: pair encodings to fit an EBM for (default concat and symmetric, as D5.2 and the landed runs; add "patch-cosine").
         interactions, outer_bags, max_bins: EBM settings (see :class:`~xaiface.libf.ebm.LIBFVerifier`).
         geometry: crops the patches are cut from (``None``: the photos). min_inside: visibility.
         byol_images: at most this many training photos for BYOL per fold (random; ``None``: all).
@@ -71,7 +71,7 @@ class LIBFTrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     extra_faces: bool = False
     teacher: str = "dlib-resnet"
-    encodings: tuple[str, ...] = PAIR_ENCODINGS
+    encodings: tuple[str, ...] = ("concat", "symmetric")
     interactions: int = 5
     outer_bags: int = 2
     max_bins: int = 256
@@ -193,8 +193,10 @@ def train_libf(out: str | os.PathLike, config: LIBFTrainConfig | None = None, *,
     if (ident_fold < 0).any():
         raise DatasetError(f"{int((ident_fold < 0).sum())} pair photos belong to people missing from people.txt")
 
-    extra = _extra_bank(root, cfg, data, cache, progress, log) if cfg.extra_faces else None
-    teacher = _teacher(root, cfg, bank, lfw.images_dir, extra, data, cache, progress, log) if cfg.encoder == "distill" else None
+    extra_paths, extra_root = _extra_paths(data) if cfg.extra_faces else ([], None)
+    extra = _extra_bank(root, cfg, extra_paths, extra_root, cache, progress, log) if cfg.extra_faces else None
+    teacher = (_teacher(root, cfg, bank, lfw.images_dir, extra, extra_root, cache, progress, log)
+               if cfg.encoder == "distill" else None)
     log(f"{len(pairs)} pairs, {len(paths)} photos")
     for k in cfg.folds:
         _train_fold(root, cfg, k, bank, ident_fold, pa, pb, labels, folds0, progress, log, max_byol_epochs,
@@ -213,9 +215,8 @@ def _extra_paths(data: str | os.PathLike | None) -> tuple[list[str], Path]:
     return [str(it.path) for it in utk.items()] + [str(it.path) for it in vip.items()], Path(utk.root)
 
 
-def _extra_bank(root: Path, cfg: LIBFTrainConfig, data: str | os.PathLike | None, cache: Any, progress: bool,
+def _extra_bank(root: Path, cfg: LIBFTrainConfig, paths: list[str], base: Path, cache: Any, progress: bool,
                 log: Callable[[str], None]) -> PatchBank:
-    paths, base = _extra_paths(data)
     t0 = time.perf_counter()
     log(f"patches of {len(paths)} UTKFace and VIP_attribute photos -> {root / 'extra-patches.npz'}")
     bank = build_patch_bank(paths, base, patch_size=cfg.patch_size, geometry=cfg.geometry, min_inside=cfg.min_inside,
@@ -225,20 +226,21 @@ def _extra_bank(root: Path, cfg: LIBFTrainConfig, data: str | os.PathLike | None
 
 
 def _teacher(root: Path, cfg: LIBFTrainConfig, bank: PatchBank, lfw_root: Path, extra: PatchBank | None,
-             data: str | os.PathLike | None, cache: Any, progress: bool, log: Callable[[str], None]) -> dict[str, np.ndarray]:
+             extra_root: Path | None, cache: Any, progress: bool, log: Callable[[str], None]) -> dict[str, np.ndarray]:
     """The teacher's mirror-averaged embeddings of the LFW bank's (and extra bank's) photos, kept in ``teacher.npz``.
 
     The faces are those of the patch banks (the batch face stage's detection and selection); the
-    result store keeps the embeddings, so a rerun costs little even without ``teacher.npz``.
+    result store keeps the embeddings, so a rerun costs little even without ``teacher.npz``. The
+    faces are located again through the same batch stage, which answers from the detection cache
+    that building the banks filled.
     """
     from ..models import get_model
     from ..pipeline.batch import embed_faces, locate_faces
 
     path = root / "teacher.npz"
     want = {"lfw": [str(lfw_root / k) for k in bank.keys]}
-    if extra is not None:
-        base = _extra_paths(data)[1]
-        want["extra"] = [str(base / k) for k in extra.keys]
+    if extra is not None and extra_root is not None:
+        want["extra"] = [str(extra_root / k) for k in extra.keys]
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             got = {n: z[n] for n in z.files}
@@ -274,9 +276,7 @@ def _train_fold(root: Path, cfg: LIBFTrainConfig, k: int, bank: PatchBank, ident
         if not _train_distilled_fold(fd, cfg, k, bank, ident_fold, extra, teacher, progress, log, max_byol_epochs):
             return
     if not enc_path.is_file():
-        rows = np.flatnonzero(ident_fold != k - 1)
-        if cfg.byol_images is not None and cfg.byol_images < len(rows):
-            rows = np.sort(np.random.default_rng([byol_cfg.seed, 7]).choice(rows, cfg.byol_images, replace=False))
+        rows = _encoder_rows(cfg, ident_fold, k, byol_cfg.seed)
         n_ids = len(set(bank.identities[rows]))
         log(f"fold {k}: BYOL on {len(rows)} photos of {n_ids} people outside fold {k} "
             f"({len(rows) * bank.pixels.shape[1]} patches), {byol_cfg.epochs} epochs x {byol_cfg.steps_per_epoch} steps")
@@ -338,15 +338,21 @@ def _train_fold(root: Path, cfg: LIBFTrainConfig, k: int, bank: PatchBank, ident
             log(f"fold {k}: {enc_name} accuracy {100 * acc:.2f}% on fold {k}")
 
 
+def _encoder_rows(cfg: LIBFTrainConfig, ident_fold: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Bank rows of the LFW photos fold ``k``'s encoder trains on: people outside fold ``k`` (at most ``byol_images``)."""
+    rows = np.flatnonzero(ident_fold != k - 1)
+    if cfg.byol_images is not None and cfg.byol_images < len(rows):
+        rows = np.sort(np.random.default_rng([seed, 7]).choice(rows, cfg.byol_images, replace=False))
+    return rows
+
+
 def _train_distilled_fold(fd: Path, cfg: LIBFTrainConfig, k: int, bank: PatchBank, ident_fold: np.ndarray,
                           extra: PatchBank | None, teacher: dict[str, np.ndarray] | None, progress: bool,
                           log: Callable[[str], None], max_epochs: int | None) -> bool:
     """Distil the teacher into fold ``k``'s encoder (``fd/encoder.pt``); False if stopped early (resumable)."""
     assert teacher is not None
     dcfg = replace(cfg.distill, seed=cfg.distill.seed + k)
-    rows = np.flatnonzero(ident_fold != k - 1)
-    if cfg.byol_images is not None and cfg.byol_images < len(rows):
-        rows = np.sort(np.random.default_rng([dcfg.seed, 7]).choice(rows, cfg.byol_images, replace=False))
+    rows = _encoder_rows(cfg, ident_fold, k, dcfg.seed)
     px, vis, tv = bank.pixels[rows], bank.visible[rows], teacher["lfw"][rows]
     if extra is not None:
         px, vis, tv = (np.concatenate([px, extra.pixels]), np.concatenate([vis, extra.visible]),
